@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Makes sure a Docker engine answers: installs docker.io when dockerd is
+# missing, starts dockerd in the background when nothing answers, and waits
+# for it. An engine that already answers is left alone.
+. "$(dirname "$0")/common.sh"
+
+if docker info >/dev/null 2>&1; then
+  log "docker engine already running ($(docker info -f '{{.ServerVersion}}'))"
+  exit 0
+fi
+
+if ! command -v dockerd >/dev/null; then
+  log "installing docker.io (Debian package)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || die "apt-get update failed: cannot reach the Debian mirror to install docker.io"
+  apt-get install -y -qq docker.io >/dev/null || die "apt-get install docker.io failed"
+fi
+command -v docker >/dev/null || die "no docker CLI after installing docker.io"
+
+mkdir -p /var/log/fulexo-dr
+log "starting dockerd in the background (log: /var/log/fulexo-dr/dockerd.log)"
+# setsid: the engine must outlive this script and the shell that called it.
+setsid dockerd >/var/log/fulexo-dr/dockerd.log 2>&1 < /dev/null &
+
+for _ in $(seq 1 60); do
+  if docker info >/dev/null 2>&1; then
+    log "docker engine up ($(docker info -f '{{.ServerVersion}}'))"
+    exit 0
+  fi
+  if ! pgrep -x dockerd >/dev/null; then
+    tail -n 20 /var/log/fulexo-dr/dockerd.log >&2 || true
+    die "dockerd exited during start-up (log above)"
+  fi
+  sleep 1
+done
+tail -n 20 /var/log/fulexo-dr/dockerd.log >&2 || true
+die "dockerd did not answer within 60 s (log above)"
