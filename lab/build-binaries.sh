@@ -65,10 +65,18 @@ failed=()
 for n in "${names[@]}"; do
   start=$(date +%s)
   if build_one "$n"; then
+    rm -f "$OUT/$n.unavailable"
+    # Stable names for inventories: $FULEXO_CACHE/bin/<binary> is the pinned build.
+    for f in "$OUT/$n-$(spec "$n" | cut -d' ' -f2)"/*; do
+      case "$(basename "$f")" in MANIFEST|SHA256SUMS) ;; *) ln -sfn "$f" "$OUT/$(basename "$f")" ;; esac
+    done
     log "$n ready in $(( $(date +%s) - start )) s"
   elif is_optional "$n"; then
     log "$n is optional for now: continuing without it (recorded as unavailable)"
-    echo "unavailable since $(date -u +%FT%TZ)" >"$OUT/$n.unavailable"
+    # Keep the proxy's or compiler's one-line reason for `lab status` and the tests.
+    reason=$(grep -m1 -hoE '[0-9]{3} [A-Z][A-Za-z ]+|server response: .*|cannot find .*|undefined: .*' \
+      "$OUT/$n-"*.build.log 2>/dev/null | head -n1)
+    printf 'go install failed: %s (checked %s)\n' "${reason:-see the build log}" "$(date -u +%FT%TZ)" >"$OUT/$n.unavailable"
   else
     failed+=("$n")
   fi

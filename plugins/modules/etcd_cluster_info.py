@@ -20,7 +20,7 @@ description:
     parsing C(etcdctl) text.
   - Does not fail when members are down; it fails only when no endpoint
     answers at all, or when O(fail_without_quorum=true) and quorum is lost.
-author: Fulexo SRE
+author: Fulexo SRE (@fulexo-sre)
 options:
   endpoints:
     description:
@@ -53,9 +53,11 @@ requirements:
   - etcdctl 3.4 or later on the host the module runs on
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Read-only; never changes anything.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 notes:
   - Learner members are listed but do not count towards the quorum.
