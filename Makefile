@@ -1,0 +1,27 @@
+# Entry points. The first two are the README's two commands.
+.PHONY: drill test lab lab-up lab-down lab-status venv converge unit lint sanity molecule
+
+ANSIBLE_PLAYBOOK := .venv/bin/ansible-playbook
+INVENTORY ?= inventories/lab/hosts.yml
+
+## drill: build the lab if needed, converge it, run the DR drill
+drill: lab-up
+	$(ANSIBLE_PLAYBOOK) -i $(INVENTORY) playbooks/site.yml playbooks/dr-drill.yml
+
+## test: everything CI runs (unit, lint, sanity, molecule, the drill)
+test:
+	tests/run-all.sh
+
+lab: ; lab/lab prepare
+lab-up: ; lab/lab up
+lab-down: ; lab/lab down
+lab-status: ; lab/lab status
+venv: ; lab/venv.sh
+
+converge: lab-up
+	$(ANSIBLE_PLAYBOOK) -i $(INVENTORY) playbooks/site.yml
+
+unit: ; STAGES=prepare,unit tests/run-all.sh
+lint: ; STAGES=prepare,lint tests/run-all.sh
+sanity: ; STAGES=prepare,sanity tests/run-all.sh
+molecule: ; STAGES=prepare,molecule tests/run-all.sh
