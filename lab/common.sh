@@ -4,6 +4,7 @@ set -euo pipefail
 
 LAB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$LAB_DIR/.." && pwd)"
+export REPO_ROOT
 # Caches live outside the checkout so a fresh clone (CI) reuses them.
 FULEXO_CACHE="${FULEXO_CACHE:-/var/cache/fulexo-dr}"
 export FULEXO_CACHE

@@ -6,7 +6,7 @@
 # STAGES=unit,lint,...  runs a subset; MOLECULE_SCENARIOS="etcd ..." likewise.
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$repo"
+cd "$repo" || exit 1
 export FULEXO_CACHE="${FULEXO_CACHE:-/var/cache/fulexo-dr}"
 export ANSIBLE_FORCE_COLOR="${ANSIBLE_FORCE_COLOR:-0}" PY_COLORS=0 NO_COLOR=1
 all_stages="prepare unit lint sanity molecule drill"
@@ -41,12 +41,13 @@ pytest_stage() {
 }
 
 molecule_stage() {
-  local scenarios="${MOLECULE_SCENARIOS:-$(cd molecule && ls -d -- */ | tr -d /)}"
+  local scenarios="${MOLECULE_SCENARIOS:-$(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -rn1 basename | sort)}"
   local rc=0 s
   export FULEXO_LAB_IMAGE
   FULEXO_LAB_IMAGE="$(cat "$FULEXO_CACHE/lab-image.ref")"
   for s in $scenarios; do
-    local t0=$(date +%s)
+    local t0
+    t0=$(date +%s)
     if PATH="$repo/.venv/bin:$PATH" molecule test -s "$s"; then
       summary+=("$(printf '    molecule/%-12s pass %4ss' "$s" "$(( $(date +%s) - t0 ))")")
     else

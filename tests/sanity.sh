@@ -6,6 +6,10 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 cache="${FULEXO_CACHE:-/var/cache/fulexo-dr}"
 venv="$repo/.venv"
 
+# Without shellcheck, ansible-test silently skips the shell scripts.
+command -v shellcheck >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null \
+  || { echo "cannot install shellcheck" >&2; exit 1; }
+
 # ansible-test downloads get-pip; give it the offline stand-in instead.
 pip_version=$("$venv/bin/python" - <<'PY'
 import re, ansible_test, os
