@@ -69,7 +69,7 @@ drill_stage() {
 for stage in $stages; do
   case "$stage" in
     prepare)  run_stage prepare "$repo/lab/lab" prepare || break ;;  # nothing runs without it
-    unit)     run_stage unit pytest_stage tests/unit tests/lab ;;
+    unit)     run_stage unit pytest_stage tests/unit tests/lab tests/integration ;;
     lint)     run_stage lint env PATH="$repo/.venv/bin:$PATH" ansible-lint --offline ;;
     sanity)   run_stage sanity "$repo/tests/sanity.sh" ;;
     molecule) run_stage molecule molecule_stage ;;
