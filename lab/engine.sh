@@ -17,21 +17,23 @@ if ! command -v dockerd >/dev/null; then
 fi
 command -v docker >/dev/null || die "no docker CLI after installing docker.io"
 
-mkdir -p /var/log/fulexo-dr
-log "starting dockerd in the background (log: /var/log/fulexo-dr/dockerd.log)"
+LOG_DIR="${FULEXO_LOG_DIR:-/var/log/fulexo-dr}"
+mkdir -p "$LOG_DIR"
+log "starting dockerd in the background (log: $LOG_DIR/dockerd.log)"
 # setsid: the engine must outlive this script and the shell that called it.
-setsid dockerd >/var/log/fulexo-dr/dockerd.log 2>&1 < /dev/null &
+setsid dockerd >"$LOG_DIR/dockerd.log" 2>&1 < /dev/null &
+dockerd_pid=$!
 
 for _ in $(seq 1 60); do
   if docker info >/dev/null 2>&1; then
     log "docker engine up ($(docker info -f '{{.ServerVersion}}'))"
     exit 0
   fi
-  if ! pgrep -x dockerd >/dev/null; then
-    tail -n 20 /var/log/fulexo-dr/dockerd.log >&2 || true
+  if ! kill -0 "$dockerd_pid" 2>/dev/null; then
+    tail -n 20 "$LOG_DIR/dockerd.log" >&2 || true
     die "dockerd exited during start-up (log above)"
   fi
   sleep 1
 done
-tail -n 20 /var/log/fulexo-dr/dockerd.log >&2 || true
+tail -n 20 "$LOG_DIR/dockerd.log" >&2 || true
 die "dockerd did not answer within 60 s (log above)"
