@@ -19,6 +19,8 @@ export GOCACHE="${GOCACHE:-$FULEXO_CACHE/go-build}"
 # absence is reported and recorded, not fatal.
 LAB_OPTIONAL_BINARIES="${LAB_OPTIONAL_BINARIES:-walg}"
 
+is_optional() { [[ " $LAB_OPTIONAL_BINARIES " == *" $1 "* ]]; }
+
 # name -> "package version output-name"
 spec() {
   case "$1" in
@@ -45,7 +47,11 @@ build_one() {
     rm -rf "$dir"
     local reason
     reason=$(grep -m1 -E 'Forbidden|not available|error|cannot|invalid' "$buildlog" || tail -n1 "$buildlog")
-    printf '[lab] build of %s (%s@%s) FAILED: %s\n      full log: %s\n' "$name" "$pkg" "$version" "$reason" "$buildlog" >&2
+    if is_optional "$name"; then
+      log "$name $version: not built (optional): ${reason##*: }; log: $buildlog"
+    else
+      printf '[lab] build of %s (%s@%s) FAILED: %s\n      full log: %s\n' "$name" "$pkg" "$version" "$reason" "$buildlog" >&2
+    fi
     return 1
   fi
   [[ "$built" == "$name" ]] || mv "$dir/$built" "$dir/$name"
@@ -56,8 +62,6 @@ build_one() {
     "$name" "$pkg" "$version" "$(cut -d' ' -f1 "$dir/SHA256SUMS")" "$(go env GOVERSION)" >"$manifest"
   log "$name $version: built, sha256 $(cut -d' ' -f1 "$dir/SHA256SUMS")"
 }
-
-is_optional() { [[ " $LAB_OPTIONAL_BINARIES " == *" $1 "* ]]; }
 
 names=("$@")
 [[ ${#names[@]} -gt 0 ]] || names=(minio mc walg)
