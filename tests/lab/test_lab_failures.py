@@ -10,7 +10,7 @@ LAB = os.path.join(REPO_ROOT, "lab")
 
 
 def run(script, env):
-    return subprocess.run(["bash", script], capture_output=True, text=True, timeout=300,
+    return subprocess.run(["bash", script], capture_output=True, text=True, timeout=300, check=False,
                           env=dict(os.environ, **env))
 
 
@@ -55,7 +55,7 @@ def test_failed_go_build_names_the_binary_and_leaves_no_artifact(tmp_path):
         "MC_VERSION=" + bogus if line.startswith("MC_VERSION=") else line for line in pins) + "\n")
     cache = tmp_path / "cache"
     out = subprocess.run(
-        ["bash", str(lab / "build-binaries.sh"), "mc"], capture_output=True, text=True, timeout=300,
+        ["bash", str(lab / "build-binaries.sh"), "mc"], capture_output=True, text=True, timeout=300, check=False,
         env=dict(os.environ, FULEXO_CACHE=str(cache), LAB_OPTIONAL_BINARIES="",
                  GOPATH=str(tmp_path / "go"), GOCACHE=str(tmp_path / "gocache")))
     assert out.returncode == 1
