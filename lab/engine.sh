@@ -4,6 +4,12 @@
 # for it. An engine that already answers is left alone.
 . "$(dirname "$0")/common.sh"
 
+# Each systemd container takes inotify instances; the default 128 runs out at
+# about 30 containers (lab + scenarios) and the next one exits at once.
+if [[ "$(sysctl -n fs.inotify.max_user_instances 2>/dev/null || echo 0)" -lt 1024 ]]; then
+  sysctl -qw fs.inotify.max_user_instances=1024 || log "warning: cannot raise fs.inotify.max_user_instances"
+fi
+
 if docker info >/dev/null 2>&1; then
   log "docker engine already running ($(docker info -f '{{.ServerVersion}}'))"
   exit 0
