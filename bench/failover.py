@@ -1,0 +1,273 @@
+#!/usr/bin/env python
+# Copyright: Fulexo SRE
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Failover benchmark: what a client writing through the load balancer feels.
+
+A writer inserts ids through the load balancer's read-write port as fast as
+it can (one autocommit INSERT at a time, reconnecting on any error) and
+records every id whose INSERT was acknowledged. Each trial then either asks
+Patroni for a planned switchover or kills the leader's host, waits for a new
+leader, and afterwards counts:
+
+- unavailable: the longest gap between two acknowledged writes around the
+  event (seconds during which no write succeeded);
+- lost: acknowledged ids that the new leader does not have.
+
+Trials run in asynchronous replication and in synchronous_mode strict. This
+is a measurement tool, not a test: it asserts nothing, it prints a table and
+writes a JSON file to the results dir.
+
+Example (the molecule/patroni lab, from the controller):
+
+    .venv/bin/python bench/failover.py --lb 172.22.0.5 --password molecule-app \
+        --api http://172.22.0.2:8008 http://172.22.0.3:8008 http://172.22.0.4:8008 \
+        --rest-password molecule-restapi --trials 3 \
+        --kill-cmd 'docker kill {member}' --start-cmd 'docker start {member}'
+"""
+
+import argparse
+import base64
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import psycopg
+
+
+class Patroni(object):
+    def __init__(self, urls, user, password, timeout=3):
+        self.urls, self.timeout = [u.rstrip("/") for u in urls], timeout
+        token = base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+        self.auth = {"Authorization": "Basic " + token}
+
+    def _call(self, url, method="GET", body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(url, data=data, method=method,
+                                     headers=dict(self.auth, **({"Content-Type": "application/json"} if data else {})))
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout if method == "GET" else 60) as resp:
+                raw = resp.read().decode()
+                status = resp.status
+        except urllib.error.HTTPError as exc:
+            raw, status = exc.read().decode(), exc.code
+        try:
+            return status, json.loads(raw)
+        except ValueError:
+            return status, raw
+
+    def cluster(self):
+        for base in self.urls:
+            try:
+                status, data = self._call(base + "/cluster")
+                if status == 200 and isinstance(data, dict):
+                    return data
+            except OSError:
+                continue
+        return None
+
+    def any_call(self, path, method, body):
+        for base in self.urls:
+            try:
+                return self._call(base + path, method, body)
+            except OSError:
+                continue
+        raise RuntimeError("no Patroni member answered %s %s" % (method, path))
+
+
+def leader_of(cluster):
+    leaders = [m for m in (cluster or {}).get("members", []) if m.get("role") in ("leader", "master")]
+    return leaders[0] if len(leaders) == 1 and leaders[0].get("state") == "running" else None
+
+
+def healthy(cluster, size):
+    members = (cluster or {}).get("members", [])
+    return (leader_of(cluster) is not None and len(members) == size
+            and all(m.get("state") == "streaming" for m in members if m.get("role") not in ("leader", "master")))
+
+
+def wait(predicate, timeout, interval=0.2):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return None
+
+
+class Writer(threading.Thread):
+    """Inserts increasing ids; keeps (id, monotonic time) of every acknowledgement."""
+
+    def __init__(self, dsn, table, start_id):
+        super(Writer, self).__init__(daemon=True)
+        self.dsn, self.table, self.next_id = dsn, table, start_id
+        self.acked, self.errors = [], 0
+        self.stop = threading.Event()
+
+    def run(self):
+        conn = None
+        while not self.stop.is_set():
+            try:
+                if conn is None:
+                    conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=1)
+                ident = self.next_id
+                self.next_id += 1
+                conn.execute("INSERT INTO %s (id) VALUES (%%s)" % self.table, (ident,))
+                self.acked.append((ident, time.monotonic()))
+            except psycopg.Error:
+                self.errors += 1
+                if conn is not None:
+                    try:
+                        conn.close()
+                    except psycopg.Error:
+                        pass
+                conn = None
+                time.sleep(0.05)
+        if conn is not None:
+            conn.close()
+
+
+def longest_gap(acked, since):
+    """Longest time between consecutive acknowledgements at or after `since`
+    (including the one just before it)."""
+    times = [entry[1] for entry in acked]
+    before = [t for t in times if t < since]
+    window = ([before[-1]] if before else []) + [t for t in times if t >= since]
+    return max((b - a for a, b in zip(window, window[1:])), default=float("nan"))
+
+
+def run_command(template, member):
+    subprocess.run(shlex.split(template.format(member=member)), check=True, capture_output=True)
+
+
+def set_mode(patroni, mode, size):
+    sync = mode == "sync"
+    status, answer = patroni.any_call("/config", "PATCH",
+                                      {"synchronous_mode": sync, "synchronous_mode_strict": sync})
+    if status != 200:
+        raise RuntimeError("PATCH /config answered %s: %s" % (status, answer))
+
+    def settled():
+        cluster = patroni.cluster()
+        has_sync = any(m.get("role") == "sync_standby" for m in (cluster or {}).get("members", []))
+        return healthy(cluster, size) and has_sync == sync
+    if not wait(settled, 60):
+        raise RuntimeError("cluster did not settle in %s mode" % mode)
+
+
+def trial(args, patroni, scenario, mode, number, next_id):
+    size = len(patroni.cluster()["members"])
+    old = leader_of(patroni.cluster())["name"]
+    writer = Writer(args.dsn, args.table, next_id)
+    writer.start()
+    time.sleep(args.warmup)
+    event = time.monotonic()
+    if scenario == "switchover":
+        status, answer = patroni.any_call("/switchover", "POST", {"leader": old})
+        if status != 200:
+            raise RuntimeError("switchover answered %s: %s" % (status, answer))
+    else:
+        run_command(args.kill_cmd, old)
+    new = wait(lambda: (leader_of(patroni.cluster()) or {}).get("name") not in (None, old) and
+               leader_of(patroni.cluster())["name"], args.timeout)
+    leader_seen = time.monotonic() - event
+    # Keep writing until writes flow again through the load balancer.
+    wait(lambda: writer.acked and writer.acked[-1][1] > event + leader_seen, args.timeout)
+    time.sleep(args.cooldown)
+    writer.stop.set()
+    writer.join()
+    if scenario == "kill":
+        run_command(args.start_cmd, old)
+    if not wait(lambda: healthy(patroni.cluster(), size), args.rejoin_timeout, interval=1):
+        print("warning: cluster not whole again after trial %s/%s/%d" % (scenario, mode, number), file=sys.stderr)
+
+    acked = [entry[0] for entry in writer.acked]
+    with psycopg.connect(args.dsn, autocommit=True, connect_timeout=3) as conn:
+        found = {row[0] for row in conn.execute(
+            "SELECT id FROM %s WHERE id >= %%s AND id < %%s" % args.table, (next_id, writer.next_id))}
+    lost = sorted(set(acked) - found)
+    return {
+        "scenario": scenario, "mode": mode, "trial": number, "old_leader": old, "new_leader": new,
+        "unavailable_seconds": round(longest_gap(writer.acked, event), 3),
+        "leader_after_seconds": round(leader_seen, 3),
+        "acknowledged": len(acked), "lost": len(lost), "lost_ids": lost[:20], "errors": writer.errors,
+    }, writer.next_id
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("--lb", required=True, help="load balancer address")
+    parser.add_argument("--rw-port", type=int, default=5000)
+    parser.add_argument("--user", default="fulexo")
+    parser.add_argument("--password", default=os.environ.get("PGPASSWORD", ""))
+    parser.add_argument("--dbname", default="fulexo")
+    parser.add_argument("--table", default="bench_failover")
+    parser.add_argument("--api", nargs="+", required=True, help="Patroni REST API base URLs")
+    parser.add_argument("--rest-user", default="patroni")
+    parser.add_argument("--rest-password", default=os.environ.get("PATRONI_RESTAPI_PASSWORD", ""))
+    parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--modes", nargs="+", default=["async", "sync"], choices=["async", "sync"])
+    parser.add_argument("--scenarios", nargs="+", default=["switchover", "kill"], choices=["switchover", "kill"])
+    parser.add_argument("--kill-cmd", default="docker kill {member}", help="kills the host of {member}")
+    parser.add_argument("--start-cmd", default="docker start {member}", help="brings the host of {member} back")
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--cooldown", type=float, default=2.0)
+    parser.add_argument("--timeout", type=float, default=90.0)
+    parser.add_argument("--rejoin-timeout", type=float, default=180.0)
+    parser.add_argument("--results-dir", default=os.environ.get("FULEXO_RESULTS_DIR", "./results"))
+    args = parser.parse_args()
+    args.dsn = "host=%s port=%d dbname=%s user=%s password=%s" % (
+        args.lb, args.rw_port, args.dbname, args.user, args.password)
+
+    patroni = Patroni(args.api, args.rest_user, args.rest_password)
+    size = len(patroni.cluster()["members"])
+    with psycopg.connect(args.dsn, autocommit=True, connect_timeout=3) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS %s (id bigint PRIMARY KEY, at timestamptz DEFAULT now())"
+                     % args.table)
+        next_id = (conn.execute("SELECT coalesce(max(id), 0) + 1 FROM %s" % args.table).fetchone()[0])
+
+    rows = []
+    try:
+        for mode in args.modes:
+            set_mode(patroni, mode, size)
+            for scenario in args.scenarios:
+                for number in range(1, args.trials + 1):
+                    row, next_id = trial(args, patroni, scenario, mode, number, next_id)
+                    rows.append(row)
+                    print("%-10s %-5s #%d %s -> %s: unavailable %.2f s, leader after %.2f s, %d acked, %d lost"
+                          % (scenario, mode, number, row["old_leader"], row["new_leader"],
+                             row["unavailable_seconds"], row["leader_after_seconds"], row["acknowledged"],
+                             row["lost"]), flush=True)
+    finally:
+        if "sync" in args.modes:
+            set_mode(patroni, "async", size)
+
+    print("\n| scenario | mode | trials | unavailable s (median / max) | new leader after s (median) "
+          "| acked writes | lost acked writes |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for mode in args.modes:
+        for scenario in args.scenarios:
+            sel = [r for r in rows if r["mode"] == mode and r["scenario"] == scenario]
+            if not sel:
+                continue
+            gaps = [r["unavailable_seconds"] for r in sel]
+            print("| %s | %s | %d | %.2f / %.2f | %.2f | %d | %d |" % (
+                scenario, "synchronous_mode strict" if mode == "sync" else "async", len(sel),
+                statistics.median(gaps), max(gaps), statistics.median(r["leader_after_seconds"] for r in sel),
+                sum(r["acknowledged"] for r in sel), sum(r["lost"] for r in sel)))
+    os.makedirs(args.results_dir, exist_ok=True)
+    path = os.path.join(args.results_dir, "bench-failover-%s.json" % time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+    with open(path, "w") as handle:
+        json.dump(rows, handle, indent=2)
+    print("\nwritten: %s" % path)
+
+
+if __name__ == "__main__":
+    main()
