@@ -21,6 +21,8 @@ description:
   - Does not fail when members are down; it fails only when no endpoint
     answers at all, or when O(fail_without_quorum=true) and quorum is lost.
 author: Fulexo SRE (@fulexo-sre)
+extends_documentation_fragment:
+  - fulexo.dr.attributes.read_only
 options:
   endpoints:
     description:
@@ -51,14 +53,6 @@ options:
     default: false
 requirements:
   - etcdctl 3.4 or later on the host the module runs on
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details: Read-only; never changes anything.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
 notes:
   - Learner members are listed but do not count towards the quorum.
 seealso:

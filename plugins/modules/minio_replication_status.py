@@ -27,6 +27,7 @@ description:
     overdue versions, unless O(fail_on_missing=false).
 author: Fulexo SRE (@fulexo-sre)
 extends_documentation_fragment:
+  - fulexo.dr.attributes.read_only
   - fulexo.dr.minio
 options:
   bucket:
@@ -104,14 +105,6 @@ options:
     description: At most this many missing versions are listed per target (counts are always complete).
     type: int
     default: 50
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details: Read-only; never changes anything.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
 notes:
   - Lifecycle expiry acts on each site on its own, so a target may keep versions
     the source already expired; they are counted in the C(extra_count) of each target, never a failure.

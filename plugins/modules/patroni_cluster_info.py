@@ -20,20 +20,13 @@ description:
   - Fails, with each URL and its reason, only when no member answers.
 author: Fulexo SRE (@fulexo-sre)
 extends_documentation_fragment:
+  - fulexo.dr.attributes.read_only
   - fulexo.dr.patroni
 options:
   require_leader:
     description: Fail when the cluster has no running leader.
     type: bool
     default: false
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details: Read-only; never changes anything.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
 seealso:
   - name: Patroni REST API
     description: The C(/cluster) endpoint.

@@ -27,6 +27,8 @@ description:
     it reports them. It fails only when O(fail_unless_healthy=true) and the
     cluster is not healthy.
 author: Fulexo SRE (@fulexo-sre)
+extends_documentation_fragment:
+  - fulexo.dr.attributes.read_only
 options:
   nodes:
     description:
@@ -69,14 +71,6 @@ options:
     default: 5
 requirements:
   - redis-cli 6.2 or later (or valkey-cli) and coreutils C(timeout) on the host the module runs on
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details: Read-only; never changes anything.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
 notes:
   - The cluster view (masters, replicas, slots) is that of the first
     answering member in O(nodes) order; members that disagree show up in
