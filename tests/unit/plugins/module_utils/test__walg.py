@@ -1,9 +1,11 @@
 """WAL-G output parsing, PITR window, restore planning and retention.
 
-The fixture walg/walg_backup_list_detail.json is NOT a recording: it is built
-to follow the wal-g v3.0.8 structs (postgres.BackupDetail = internal.BackupTime
-+ ExtendedMetadataDto, compact JSON, LSNs as numbers, RFC 3339 nano times) and
-is to be replaced by the output of the real binary.
+The fixture walg/walg_backup_list_detail.json is built to follow the wal-g
+v3.0.8 structs (postgres.BackupDetail = internal.BackupTime +
+ExtendedMetadataDto, LSNs as numbers, RFC 3339 times) so it can hold shapes a
+lab seldom makes (permanent backups, delta chains, two timelines).
+walg/backup_list_detail_v3.0.8_recorded.json is the real binary's output in
+the walg molecule scenario (3 fulls and a delta), and is parsed as well.
 """
 
 import copy
@@ -72,6 +74,22 @@ def days_ago(days, seconds=0):
 
 
 # --- parsing ---------------------------------------------------------------------------
+
+
+def test_recorded_output_of_the_real_binary():
+    with open(os.path.join(FIX, "backup_list_detail_v3.0.8_recorded.json")) as handle:
+        recorded = _walg.parse_backup_list(handle.read())
+    assert [b["is_full"] for b in recorded] == [True, True, True, False]
+    delta = recorded[-1]
+    assert delta["name"] == "base_000000010000000000000011_D_00000001000000000000000E"
+    assert delta["delta_base"] == "base_00000001000000000000000E"
+    assert delta["start_lsn"] == "0/11000028"
+    assert recorded[0]["finish_time"] == "2026-11-26T16:27:50.242466Z"
+    assert recorded[0]["compressed_size"] == 5831926
+    window = _walg.pitr_window(recorded)
+    assert window["earliest"] == recorded[0]["finish_time"]
+    plan = _walg.plan_restore("latest", recorded, at("2026-11-26T17:00:00Z"))
+    assert plan["backup_name"] == delta["name"]
 
 
 def test_fixture_parses_oldest_first_with_kinds(backups):
