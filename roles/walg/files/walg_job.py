@@ -176,10 +176,18 @@ def wait_recovery(opts):
     started = time.monotonic()
     pg_ctl = os.path.join(opts.bin_dir, "pg_ctl")
     while True:
-        out = subprocess.run(["psql", "-XAtq", "-h", "/var/run/postgresql", "-p", str(opts.port), "-d", "postgres",
-                              "-c", "SELECT pg_is_in_recovery()"], capture_output=True, text=True, check=False)
+        out = subprocess.run(["psql", "-XAtq", "-F", "|", "-h", "/var/run/postgresql", "-p", str(opts.port), "-d",
+                              "postgres", "-c", "SELECT pg_is_in_recovery(), current_setting('data_directory')"],
+                             capture_output=True, text=True, check=False)
         waited = round(time.monotonic() - started, 1)
-        if out.stdout.strip() == "f":
+        in_recovery, _, served = out.stdout.strip().partition("|")
+        if served and os.path.realpath(served) != os.path.realpath(opts.data_dir):
+            # Another server answers on this port: its state says nothing about this copy.
+            log("recovery_failed", seconds=waited,
+                reason="port %d is served by another server (data directory %s), not by %s"
+                % (opts.port, served, opts.data_dir))
+            return 4
+        if in_recovery == "f":
             log("recovered", seconds=waited)
             return 0
         alive = subprocess.run([pg_ctl, "status", "-D", opts.data_dir], capture_output=True, check=False)
