@@ -38,8 +38,11 @@ PG_BIN = "/usr/lib/postgresql/15/bin"
 def sh(container, script, user="postgres", check=True):
     """Runs a bash script in a container; returns (seconds, stdout)."""
     started = time.monotonic()
-    out = subprocess.run(["docker", "exec", "-u", user, container, "bash", "-o", "pipefail", "-ec", script],
-                         capture_output=True, text=True, check=False)
+    try:
+        out = subprocess.run(["docker", "exec", "-u", user, container, "bash", "-o", "pipefail", "-ec", script],
+                             capture_output=True, text=True, check=False, timeout=1800)
+    except subprocess.TimeoutExpired:
+        sys.exit("TIMEOUT (30 min) on %s: %s" % (container, script))
     took = time.monotonic() - started
     if check and out.returncode != 0:
         sys.exit("FAILED on %s (exit %d): %s\n%s" % (container, out.returncode, script, out.stderr[-2000:]))
@@ -73,6 +76,9 @@ def main():
     stamp = time.strftime("%Y%m%dT%H%M%S")
     data_dir = psql(args.leader, "SHOW data_directory")
 
+    # Both hosts must reach the archive before anything is timed.
+    sh(args.leader, "timeout 60 %s st ls >/dev/null" % walg)
+    sh(args.restore_host, "timeout 60 %s st ls >/dev/null" % rwalg)
     print("preparing pgbench scale %d (about %.1f GB) on %s" % (scale, args.size_gb, args.leader), flush=True)
     sh(args.leader, "dropdb --if-exists %s && createdb %s && pgbench -q -i -s %d %s"
        % (args.database, args.database, scale, args.database))
@@ -90,6 +96,7 @@ def main():
     fetch = timed(args.restore_host, "%s backup-fetch %s %s 2>/dev/null" % (rwalg, target, name))
     port = 5497
     recover = timed(args.restore_host, (
+        "sed -i -E 's/^(\\s*recovery_target\\w*\\s*=)/# \\1/' {d}/postgresql.conf && "
         "touch {d}/recovery.signal && {b}/pg_ctl -D {d} -l {d}.log -w -t 3600 -o \"-c port={p} -c listen_addresses='' "
         "-c archive_mode=off -c hba_file={d}/pg_hba.conf -c ident_file={d}/pg_ident.conf "
         "-c restore_command='{w} wal-fetch %f %p' -c recovery_target=immediate -c recovery_target_action=promote\" start"
