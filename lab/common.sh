@@ -24,3 +24,13 @@ timed() {
   end=$(date +%s)
   log "$label took $((end - start)) s"
 }
+
+# Content-hash tags: an image that exists under its tag is up to date, so
+# print its reference and stop the calling script there.
+exit_if_image_present() {
+  if docker image inspect "$1" >/dev/null 2>&1; then
+    log "image $1 present"
+    echo "$1"
+    exit 0
+  fi
+}

@@ -20,11 +20,7 @@ content_hash() {
 
 tag="$(content_hash)"
 ref="$LAB_IMAGE_REPO:$tag"
-if docker image inspect "$ref" >/dev/null 2>&1; then
-  log "base image $ref present"
-  echo "$ref"
-  exit 0
-fi
+exit_if_image_present "$ref"
 
 rootfs_tar="$FULEXO_CACHE/images/lab-base-$tag.tar"
 if [[ ! -s "$rootfs_tar" ]]; then

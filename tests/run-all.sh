@@ -43,8 +43,9 @@ pytest_stage() {
 molecule_stage() {
   local scenarios="${MOLECULE_SCENARIOS:-$(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -rn1 basename | sort)}"
   local rc=0 s
-  export FULEXO_LAB_IMAGE
+  export FULEXO_LAB_IMAGE FULEXO_LAB_BASE_IMAGE
   FULEXO_LAB_IMAGE="$(cat "$FULEXO_CACHE/lab-image.ref")"
+  FULEXO_LAB_BASE_IMAGE="$(cat "$FULEXO_CACHE/lab-base.ref")"
   for s in $scenarios; do
     local t0
     t0=$(date +%s)

@@ -63,3 +63,15 @@ def test_failed_go_build_names_the_binary_and_leaves_no_artifact(tmp_path):
     assert "could not build: mc" in out.stderr
     assert not (cache / "bin" / ("mc-" + bogus)).exists()
     assert not (cache / "bin" / "mc").exists()
+
+
+def test_packages_layer_on_a_missing_base_makes_no_image(tmp_path):
+    repo = "fulexo-dr/test-prebake-missing-base"
+    out = subprocess.run(["bash", os.path.join(LAB, "prebake.sh"), "fulexo-dr/no-such-base:0"], capture_output=True,
+                         text=True, timeout=120, check=False,
+                         env=dict(os.environ, FULEXO_CACHE=str(tmp_path), LAB_PREBAKED_REPO=repo))
+    assert out.returncode == 1
+    assert "cannot start a container from fulexo-dr/no-such-base:0" in out.stderr
+    assert out.stdout == ""
+    images = subprocess.run(["docker", "image", "ls", "-q", repo], capture_output=True, text=True, check=True)
+    assert images.stdout.strip() == ""
