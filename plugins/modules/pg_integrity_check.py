@@ -426,20 +426,16 @@ class IntegrityChecker(object):
                 checks, error = tx.run(pgi.CHECK_CONSTRAINTS_SQL)
             if error is not None:
                 return pgi.make_check(db, "constraints", "failed", "cannot list constraints: %s" % error)
-            for row in fks:
-                fk = pgi.foreign_key_from_row(row)
-                rows, error = tx.run(pgi.foreign_key_sql(fk, limit))
-                findings.append({"type": "foreign_key", "name": fk["name"],
-                                 "table": "%s.%s" % (fk["schema"], fk["table"]),
-                                 "definition": fk["definition"],
-                                 "violations": None if error else int(rows[0][0]), "error": error})
-            for row in checks:
-                con = pgi.check_constraint_from_row(row)
-                rows, error = tx.run(pgi.check_constraint_sql(con, limit))
-                findings.append({"type": "check", "name": con["name"],
-                                 "table": "%s.%s" % (con["schema"], con["table"]),
-                                 "definition": con["definition"],
-                                 "violations": None if error else int(rows[0][0]), "error": error})
+            kinds = (("foreign_key", fks, pgi.foreign_key_from_row, pgi.foreign_key_sql),
+                     ("check", checks, pgi.check_constraint_from_row, pgi.check_constraint_sql))
+            for kind, found, from_row, violations_sql in kinds:
+                for row in found:
+                    con = from_row(row)
+                    rows, error = tx.run(violations_sql(con, limit))
+                    findings.append({"type": kind, "name": con["name"],
+                                     "table": "%s.%s" % (con["schema"], con["table"]),
+                                     "definition": con["definition"],
+                                     "violations": None if error else int(rows[0][0]), "error": error})
         return pgi.constraints_check(db, findings, limit)
 
     # -- baseline ---------------------------------------------------------
