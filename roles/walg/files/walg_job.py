@@ -180,7 +180,7 @@ def wait_recovery(opts):
                               "postgres", "-c", "SELECT pg_is_in_recovery(), current_setting('data_directory')"],
                              capture_output=True, text=True, check=False)
         waited = round(time.monotonic() - started, 1)
-        in_recovery, _, served = out.stdout.strip().partition("|")
+        in_recovery, _sep, served = out.stdout.strip().partition("|")
         if served and os.path.realpath(served) != os.path.realpath(opts.data_dir):
             # Another server answers on this port: its state says nothing about this copy.
             log("recovery_failed", seconds=waited,
