@@ -1,0 +1,81 @@
+"""tests/run-all.sh runs the lab jobs (molecule scenarios and the drill) a
+few at a time: every job runs, a failing one fails its stage without stopping
+the others, and the summary says which failed. Molecule, make and the lab
+are stand-ins here; the real ones run in CI."""
+
+import os
+import shutil
+import subprocess
+
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def executable(path, body):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/bash\n" + body + "\n")
+    path.chmod(0o755)
+
+
+def fake_repo(tmp_path, failing=(), drill_rc=0):
+    repo = tmp_path / "repo"
+    (repo / "tests").mkdir(parents=True)
+    shutil.copy(os.path.join(REPO_ROOT, "tests", "run-all.sh"), repo / "tests" / "run-all.sh")
+    for scenario in ("etcd", "walg", "brand_new"):
+        (repo / "molecule" / scenario).mkdir(parents=True)
+        (repo / "molecule" / scenario / "molecule.yml").write_text("---\n")
+    ran = tmp_path / "ran"
+    # Each stand-in notes when it started and ended, so overlap can be seen.
+    executable(repo / ".venv" / "bin" / "molecule",
+               'echo "start $3" >> %s; sleep 1; echo "end $3" >> %s\n'
+               'case " %s " in *" $3 "*) echo "scenario $3 broke"; exit 1;; esac' % (ran, ran, " ".join(failing)))
+    (repo / "Makefile").write_text("drill:\n\t@echo start drill >> %s; sleep 1; echo end drill >> %s; exit %d\n"
+                                   % (ran, ran, drill_rc))
+    executable(repo / "lab" / "lab", "exit 0")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "lab-image.ref").write_text("lab:test\n")
+    (cache / "lab-base.ref").write_text("base:test\n")
+    return repo, cache, ran
+
+
+def run_all(repo, cache, **env):
+    return subprocess.run(["bash", str(repo / "tests" / "run-all.sh")], capture_output=True, text=True, timeout=120,
+                          check=False, env=dict(os.environ, FULEXO_CACHE=str(cache), STAGES="molecule,drill", **env))
+
+
+def test_every_job_runs_two_at_a_time_and_the_stages_pass(tmp_path):
+    repo, cache, ran = fake_repo(tmp_path)
+    out = run_all(repo, cache)
+    assert out.returncode == 0, out.stdout + out.stderr
+    events = ran.read_text().splitlines()
+    started = [e.split()[1] for e in events if e.startswith("start")]
+    # The unknown scenario first, then slowest first.
+    assert started == ["brand_new", "walg", "drill", "etcd"]
+    # Two ran at once: the second started before the first ended.
+    assert events.index("start walg") < events.index("end brand_new")
+    assert "  molecule   PASS" in out.stdout and "  drill      PASS" in out.stdout
+    assert "stages: 2 passed, 0 failed" in out.stdout
+
+
+def test_a_failing_scenario_fails_molecule_but_every_job_still_runs(tmp_path):
+    repo, cache, ran = fake_repo(tmp_path, failing=("walg",))
+    out = run_all(repo, cache)
+    assert out.returncode == 1
+    assert sorted(e.split()[1] for e in ran.read_text().splitlines() if e.startswith("end")) == \
+        ["brand_new", "drill", "etcd", "walg"]
+    assert "molecule/walg          FAIL" in out.stdout
+    assert "  molecule   FAIL" in out.stdout and "  drill      PASS" in out.stdout
+    # The failure's own output is repeated just before the summary.
+    assert out.stdout.rindex("scenario walg broke") > out.stdout.rindex("FAILED; the end of its output")
+    assert "stages: 1 passed, 1 failed" in out.stdout
+
+
+def test_a_failed_drill_fails_the_drill_stage_one_job_at_a_time(tmp_path):
+    repo, cache, ran = fake_repo(tmp_path, drill_rc=2)
+    out = run_all(repo, cache, LAB_JOBS="1")
+    assert out.returncode == 1
+    events = ran.read_text().splitlines()
+    # One at a time: every job ends before the next starts.
+    for earlier, later in zip(events[1::2], events[2::2]):
+        assert earlier.startswith("end") and later.startswith("start")
+    assert "  drill      FAIL" in out.stdout and "  molecule   PASS" in out.stdout
