@@ -29,8 +29,10 @@ def test_build_install_and_resolve(tmp_path):
          str(tmp_path / tarballs[0])], env=env, cwd=str(tmp_path))
     root = installed / "ansible_collections" / "fulexo" / "dr"
     assert (root / "roles" / "etcd" / "meta" / "argument_specs.yml").is_file()
-    # The lab and CI plumbing stay out of the artefact.
-    assert not (root / "lab").exists() and not (root / ".ci").exists()
+    # The lab, CI plumbing, tests and benchmarks stay out of the artefact.
+    for kept_out in ("lab", ".ci", "tests", "molecule", "bench", "inventories/lab", "Makefile"):
+        assert not (root / kept_out).exists(), kept_out
+    assert (root / "inventories" / "example").is_dir()
 
     listed = run(["ansible-doc", "-l", "fulexo.dr"], env=env, cwd=str(tmp_path)).stdout
     modules = sorted(name for name in os.listdir(REPO_ROOT + "/plugins/modules") if name.endswith(".py"))
