@@ -10,10 +10,18 @@
 LAB_IMAGE_REPO="${LAB_IMAGE_REPO:-fulexo-dr/lab-base}"
 ca_dir=/usr/local/share/ca-certificates
 
+# Packages and security updates from the mirrors the host's apt uses.
+{ read -r host_mirror; read -r host_security; } < <(python3 "$LAB_DIR/apt_sources.py" "$LAB_DEBIAN_SUITE"; echo; echo)
+LAB_DEBIAN_MIRROR="${LAB_DEBIAN_MIRROR:-$host_mirror}"
+LAB_DEBIAN_SECURITY_MIRROR="${LAB_DEBIAN_SECURITY_MIRROR-$host_security}"
+[[ -n $LAB_DEBIAN_MIRROR ]] || die "no Debian $LAB_DEBIAN_SUITE mirror in this host's apt sources (/etc/apt); set LAB_DEBIAN_MIRROR"
+[[ -n $LAB_DEBIAN_SECURITY_MIRROR ]] \
+  || log "warning: no $LAB_DEBIAN_SUITE-security source on this host (set LAB_DEBIAN_SECURITY_MIRROR): the lab gets no security updates"
+
 content_hash() {
   {
     cat "$LAB_DIR/image.sh"
-    printf '%s\n' "$LAB_DEBIAN_SUITE" "$LAB_DEBIAN_MIRROR" "$LAB_BASE_PACKAGES"
+    printf '%s\n' "$LAB_DEBIAN_SUITE" "$LAB_DEBIAN_MIRROR" "$LAB_DEBIAN_SECURITY_MIRROR" "$LAB_BASE_PACKAGES"
     find "$ca_dir" -type f -name '*.crt' -print0 2>/dev/null | sort -z | xargs -0r cat
   } | sha256sum | cut -c1-12
 }
@@ -43,10 +51,11 @@ if [[ ! -s "$rootfs_tar" ]]; then
     cp "$ca_dir"/*.crt "$root/usr/local/share/ca-certificates/"
     chroot "$root" update-ca-certificates >/dev/null
   fi
-  cat >"$root/etc/apt/sources.list" <<SOURCES
-deb $LAB_DEBIAN_MIRROR $LAB_DEBIAN_SUITE main
-deb $LAB_DEBIAN_MIRROR $LAB_DEBIAN_SUITE-updates main
-SOURCES
+  {
+    echo "deb $LAB_DEBIAN_MIRROR $LAB_DEBIAN_SUITE main"
+    echo "deb $LAB_DEBIAN_MIRROR $LAB_DEBIAN_SUITE-updates main"
+    [[ -z $LAB_DEBIAN_SECURITY_MIRROR ]] || echo "deb $LAB_DEBIAN_SECURITY_MIRROR $LAB_DEBIAN_SUITE-security main"
+  } >"$root/etc/apt/sources.list"
   # Lean installs: the roles name every package they need.
   printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' \
     >"$root/etc/apt/apt.conf.d/90fulexo-lab"
