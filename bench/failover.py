@@ -13,8 +13,11 @@ leader, and afterwards counts:
   event (seconds during which no write succeeded);
 - lost: acknowledged ids that the new leader does not have.
 
-Trials run in asynchronous replication and in synchronous_mode strict. This
-is a measurement tool, not a test: it asserts nothing, it prints a table and
+Trials run in asynchronous replication and in synchronous_mode strict, and
+under each timing profile given with --profile NAME='{"ttl": ...}' (Patroni
+dynamic settings applied with PATCH /config before its trials), so settings
+are compared before and after a change in one run of the lab. This is a
+measurement tool, not a test: it asserts nothing, it prints a table and
 writes a JSON file to the results dir.
 
 Example (the molecule/patroni lab, from the controller):
@@ -162,6 +165,28 @@ def set_mode(patroni, mode, size):
         raise RuntimeError("cluster did not settle in %s mode" % mode)
 
 
+def set_profile(patroni, settings, size):
+    status, answer = patroni.any_call("/config", "PATCH", settings)
+    if status != 200:
+        raise RuntimeError("PATCH /config answered %s: %s" % (status, answer))
+    # Every member must run with the new timings before a trial measures them.
+    if not wait(lambda: healthy(patroni.cluster(), size) and all(
+            patroni.any_call("/config", "GET", None)[1].get(k) == v for k, v in settings.items()), 60):
+        raise RuntimeError("cluster did not settle with %s" % settings)
+    time.sleep(max(settings.get("loop_wait", 10), 2) * 2)
+
+
+def profile_arg(text):
+    name, _, settings = text.partition("=")
+    try:
+        value = json.loads(settings)
+    except ValueError:
+        raise argparse.ArgumentTypeError("--profile wants NAME='{\"ttl\": 10, ...}', got %r" % text)
+    if not name or not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("--profile wants NAME='{\"ttl\": 10, ...}', got %r" % text)
+    return name, value
+
+
 def trial(args, patroni, scenario, mode, number, next_id):
     size = len(patroni.cluster()["members"])
     old = leader_of(patroni.cluster())["name"]
@@ -221,6 +246,8 @@ def main():
     parser.add_argument("--cooldown", type=float, default=2.0)
     parser.add_argument("--timeout", type=float, default=90.0)
     parser.add_argument("--rejoin-timeout", type=float, default=180.0)
+    parser.add_argument("--profile", action="append", type=profile_arg, default=[], dest="profiles",
+                        help="NAME='{json}': Patroni dynamic settings for a set of trials; repeat to compare")
     parser.add_argument("--results-dir", default=os.environ.get("FULEXO_RESULTS_DIR", "./results"))
     args = parser.parse_args()
     args.dsn = "host=%s port=%d dbname=%s user=%s password=%s" % (
@@ -234,34 +261,46 @@ def main():
         next_id = (conn.execute("SELECT coalesce(max(id), 0) + 1 FROM %s" % args.table).fetchone()[0])
 
     rows = []
+    original = patroni.any_call("/config", "GET", None)[1]
+    profiles = args.profiles or [("as configured", {})]
     try:
-        for mode in args.modes:
-            set_mode(patroni, mode, size)
-            for scenario in args.scenarios:
-                for number in range(1, args.trials + 1):
-                    row, next_id = trial(args, patroni, scenario, mode, number, next_id)
-                    rows.append(row)
-                    print("%-10s %-5s #%d %s -> %s: unavailable %.2f s, leader after %.2f s, %d acked, %d lost"
-                          % (scenario, mode, number, row["old_leader"], row["new_leader"],
-                             row["unavailable_seconds"], row["leader_after_seconds"], row["acknowledged"],
-                             row["lost"]), flush=True)
+        for profile, settings in profiles:
+            if settings:
+                set_profile(patroni, settings, size)
+            for mode in args.modes:
+                set_mode(patroni, mode, size)
+                for scenario in args.scenarios:
+                    for number in range(1, args.trials + 1):
+                        row, next_id = trial(args, patroni, scenario, mode, number, next_id)
+                        row["profile"] = profile
+                        rows.append(row)
+                        print("%-13s %-10s %-5s #%d %s -> %s: unavailable %.2f s, leader after %.2f s, %d acked, "
+                              "%d lost" % (profile, scenario, mode, number, row["old_leader"], row["new_leader"],
+                                           row["unavailable_seconds"], row["leader_after_seconds"],
+                                           row["acknowledged"], row["lost"]), flush=True)
     finally:
-        if "sync" in args.modes:
-            set_mode(patroni, "async", size)
+        # The cluster is left with the timings and mode it had.
+        restore = {k: original.get(k) for k in set().union(*(s for _, s in profiles)) if k in original}
+        if restore:
+            set_profile(patroni, restore, size)
+        set_mode(patroni, "sync" if original.get("synchronous_mode") else "async", size)
 
-    print("\n| scenario | mode | trials | unavailable s (median / max) | new leader after s (median) "
+    print("\n| profile | scenario | mode | trials | unavailable s (median / max) | new leader after s (median) "
           "| acked writes | lost acked writes |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for mode in args.modes:
-        for scenario in args.scenarios:
-            sel = [r for r in rows if r["mode"] == mode and r["scenario"] == scenario]
-            if not sel:
-                continue
-            gaps = [r["unavailable_seconds"] for r in sel]
-            print("| %s | %s | %d | %.2f / %.2f | %.2f | %d | %d |" % (
-                scenario, "synchronous_mode strict" if mode == "sync" else "async", len(sel),
-                statistics.median(gaps), max(gaps), statistics.median(r["leader_after_seconds"] for r in sel),
-                sum(r["acknowledged"] for r in sel), sum(r["lost"] for r in sel)))
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for profile, settings in profiles:
+        for mode in args.modes:
+            for scenario in args.scenarios:
+                sel = [r for r in rows if r["profile"] == profile and r["mode"] == mode and r["scenario"] == scenario]
+                if not sel:
+                    continue
+                gaps = [r["unavailable_seconds"] for r in sel]
+                print("| %s | %s | %s | %d | %.2f / %.2f | %.2f | %d | %d |" % (
+                    profile, scenario, "synchronous_mode strict" if mode == "sync" else "async", len(sel),
+                    statistics.median(gaps), max(gaps), statistics.median(r["leader_after_seconds"] for r in sel),
+                    sum(r["acknowledged"] for r in sel), sum(r["lost"] for r in sel)))
+    for profile, settings in profiles:
+        print("%s: %s" % (profile, json.dumps(settings, sort_keys=True) if settings else "the cluster's own settings"))
     os.makedirs(args.results_dir, exist_ok=True)
     path = os.path.join(args.results_dir, "bench-failover-%s.json" % time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
     with open(path, "w") as handle:
