@@ -13,7 +13,8 @@ leader, and afterwards counts:
   event (seconds during which no write succeeded);
 - lost: acknowledged ids that the new leader does not have.
 
-Trials run in asynchronous replication and in synchronous_mode strict, and
+Trials run in asynchronous replication, synchronous_mode, or
+synchronous_mode strict (--modes), and
 under each timing profile given with --profile NAME='{"ttl": ...}' (Patroni
 dynamic settings applied with PATCH /config before its trials), so settings
 are compared before and after a change in one run of the lab. This is a
@@ -150,10 +151,13 @@ def run_command(template, member):
     subprocess.run(shlex.split(template.format(member=member)), check=True, capture_output=True)
 
 
+MODE_LABELS = {"async": "async", "sync": "synchronous_mode", "strict": "synchronous_mode strict"}
+
+
 def set_mode(patroni, mode, size):
-    sync = mode == "sync"
+    sync = mode in ("sync", "strict")
     status, answer = patroni.any_call("/config", "PATCH",
-                                      {"synchronous_mode": sync, "synchronous_mode_strict": sync})
+                                      {"synchronous_mode": sync, "synchronous_mode_strict": mode == "strict"})
     if status != 200:
         raise RuntimeError("PATCH /config answered %s: %s" % (status, answer))
 
@@ -238,7 +242,8 @@ def main():
     parser.add_argument("--rest-user", default="patroni")
     parser.add_argument("--rest-password", default=os.environ.get("PATRONI_RESTAPI_PASSWORD", ""))
     parser.add_argument("--trials", type=int, default=3)
-    parser.add_argument("--modes", nargs="+", default=["async", "sync"], choices=["async", "sync"])
+    parser.add_argument("--modes", nargs="+", default=["async", "sync"], choices=["async", "sync", "strict"],
+                        help="async; sync: synchronous_mode; strict: synchronous_mode with synchronous_mode_strict")
     parser.add_argument("--scenarios", nargs="+", default=["switchover", "kill"], choices=["switchover", "kill"])
     parser.add_argument("--kill-cmd", default="docker kill {member}", help="kills the host of {member}")
     parser.add_argument("--start-cmd", default="docker start {member}", help="brings the host of {member} back")
@@ -283,7 +288,8 @@ def main():
         restore = {k: original.get(k) for k in set().union(*(s for _, s in profiles)) if k in original}
         if restore:
             set_profile(patroni, restore, size)
-        set_mode(patroni, "sync" if original.get("synchronous_mode") else "async", size)
+        set_mode(patroni, ("strict" if original.get("synchronous_mode_strict") else "sync")
+                 if original.get("synchronous_mode") else "async", size)
 
     print("\n| profile | scenario | mode | trials | unavailable s (median / max) | new leader after s (median) "
           "| acked writes | lost acked writes |")
@@ -296,7 +302,7 @@ def main():
                     continue
                 gaps = [r["unavailable_seconds"] for r in sel]
                 print("| %s | %s | %s | %d | %.2f / %.2f | %.2f | %d | %d |" % (
-                    profile, scenario, "synchronous_mode strict" if mode == "sync" else "async", len(sel),
+                    profile, scenario, MODE_LABELS[mode], len(sel),
                     statistics.median(gaps), max(gaps), statistics.median(r["leader_after_seconds"] for r in sel),
                     sum(r["acknowledged"] for r in sel), sum(r["lost"] for r in sel)))
     for profile, settings in profiles:
