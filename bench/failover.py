@@ -181,7 +181,7 @@ def set_profile(patroni, settings, size):
 
 
 def profile_arg(text):
-    name, _, settings = text.partition("=")
+    name, settings = text.split("=", 1) if "=" in text else (text, "")
     try:
         value = json.loads(settings)
     except ValueError:
@@ -285,7 +285,7 @@ def main():
                                            row["acknowledged"], row["lost"]), flush=True)
     finally:
         # The cluster is left with the timings and mode it had.
-        restore = {k: original.get(k) for k in set().union(*(s for _, s in profiles)) if k in original}
+        restore = {k: original.get(k) for k in set().union(*(settings for name, settings in profiles)) if k in original}
         if restore:
             set_profile(patroni, restore, size)
         set_mode(patroni, ("strict" if original.get("synchronous_mode_strict") else "sync")

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Print the Debian mirror and the security mirror this host's apt uses for a
 suite, one per line (an empty line when there is none), so the lab image
 gets its packages and security updates from wherever the host does and no
@@ -38,7 +37,7 @@ def deb822_entries(text):
             if line[0] in " \t" and key:
                 fields[key] += " " + line.strip()
                 continue
-            key, _, value = line.partition(":")
+            key, value = line.split(":", 1) if ":" in line else (line, "")
             key = key.strip().lower()
             fields[key] = value.strip()
         if "deb" not in fields.get("types", "").split() or fields.get("enabled", "yes").lower() == "no":
