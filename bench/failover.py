@@ -148,25 +148,64 @@ def longest_gap(acked, since):
 
 
 def run_command(template, member):
-    subprocess.run(shlex.split(template.format(member=member)), check=True, capture_output=True)
+    return subprocess.run(shlex.split(template.format(member=member)), check=True, capture_output=True,
+                          text=True).stdout
 
 
-MODE_LABELS = {"async": "async", "sync": "synchronous_mode", "strict": "synchronous_mode strict"}
+def etcd_leader_address(status_json):
+    """Address (host part of the client URL) of the etcd member that leads,
+    from `etcdctl endpoint status -w json`; None when no endpoint names one."""
+    for entry in json.loads(status_json or "[]"):
+        status = entry.get("Status") or {}
+        if status.get("leader") and status.get("header", {}).get("member_id") == status["leader"]:
+            endpoint = entry.get("Endpoint", "")
+            return endpoint.split("://", 1)[-1].rsplit(":", 1)[0]
+    return None
+
+
+def etcd_member_ids(status_json):
+    """{address: member id in hex (as etcdctl move-leader takes it)} from
+    `etcdctl endpoint status -w json`."""
+    ids = {}
+    for entry in json.loads(status_json or "[]"):
+        member = ((entry.get("Status") or {}).get("header") or {}).get("member_id")
+        if member is not None:
+            ids[entry.get("Endpoint", "").split("://", 1)[-1].rsplit(":", 1)[0]] = "%x" % member
+    return ids
+
+
+def writes_per_second(acked, start, end):
+    """Acknowledged writes per second in [start, end): the steady rate before the event."""
+    count = sum(1 for entry in acked if start <= entry[1] < end)
+    return count / (end - start) if end > start else float("nan")
+
+
+MODE_LABELS = {"async": "async", "sync": "synchronous_mode", "strict": "synchronous_mode strict",
+               "quorum": "synchronous_mode quorum"}
 
 
 def set_mode(patroni, mode, size):
-    sync = mode in ("sync", "strict")
-    status, answer = patroni.any_call("/config", "PATCH",
-                                      {"synchronous_mode": sync, "synchronous_mode_strict": mode == "strict"})
+    sync = mode in ("sync", "strict", "quorum")
+    status, answer = patroni.any_call("/config", "PATCH", {
+        "synchronous_mode": "quorum" if mode == "quorum" else sync, "synchronous_mode_strict": mode == "strict"})
     if status != 200:
         raise RuntimeError("PATCH /config answered %s: %s" % (status, answer))
 
     def settled():
         cluster = patroni.cluster()
-        has_sync = any(m.get("role") == "sync_standby" for m in (cluster or {}).get("members", []))
+        has_sync = any(m.get("role") in ("sync_standby", "quorum_standby") for m in (cluster or {}).get("members", []))
         return healthy(cluster, size) and has_sync == sync
     if not wait(settled, 60):
         raise RuntimeError("cluster did not settle in %s mode" % mode)
+
+
+def original_mode(config):
+    """The bench mode that puts a cluster's replication setting back."""
+    if config.get("synchronous_mode") == "quorum":
+        return "quorum"
+    if config.get("synchronous_mode"):
+        return "strict" if config.get("synchronous_mode_strict") else "sync"
+    return "async"
 
 
 def set_profile(patroni, settings, size):
@@ -192,8 +231,26 @@ def profile_arg(text):
 
 
 def trial(args, patroni, scenario, mode, number, next_id):
-    size = len(patroni.cluster()["members"])
-    old = leader_of(patroni.cluster())["name"]
+    cluster = patroni.cluster()
+    size = len(cluster["members"])
+    old = leader_of(cluster)["name"]
+    old_host = leader_of(cluster).get("host")
+    # Whether the killed host also led etcd: a new etcd leader renews every
+    # lease for a full TTL, which delays the dead leader key's expiry.
+    etcd_leader_killed = None
+    if args.etcd_status_cmd and scenario == "kill":
+        survivors = [m for m in cluster["members"] if m["name"] != old]
+        try:
+            status = run_command(args.etcd_status_cmd, survivors[0]["name"])
+            etcd_leader_killed = etcd_leader_address(status) == old_host
+            if etcd_leader_killed and args.etcd_move_leader_cmd:
+                # What dedicated etcd hosts would give: the dying host does not lead etcd.
+                target = etcd_member_ids(status)[survivors[0].get("host")]
+                run_command(args.etcd_move_leader_cmd.replace("{target}", target), survivors[0]["name"])
+                etcd_leader_killed = etcd_leader_address(
+                    run_command(args.etcd_status_cmd, survivors[0]["name"])) == old_host
+        except (subprocess.CalledProcessError, ValueError, KeyError):
+            etcd_leader_killed = None  # etcd not whole yet: the trial is still measured, just not split
     writer = Writer(args.dsn, args.table, next_id)
     writer.start()
     time.sleep(args.warmup)
@@ -226,6 +283,8 @@ def trial(args, patroni, scenario, mode, number, next_id):
         "scenario": scenario, "mode": mode, "trial": number, "old_leader": old, "new_leader": new,
         "unavailable_seconds": round(longest_gap(writer.acked, event), 3),
         "leader_after_seconds": round(leader_seen, 3),
+        "writes_per_second": round(writes_per_second(writer.acked, event - args.warmup / 2, event), 1),
+        "etcd_leader_killed": etcd_leader_killed,
         "acknowledged": len(acked), "lost": len(lost), "lost_ids": lost[:20], "errors": writer.errors,
     }, writer.next_id
 
@@ -242,11 +301,17 @@ def main():
     parser.add_argument("--rest-user", default="patroni")
     parser.add_argument("--rest-password", default=os.environ.get("PATRONI_RESTAPI_PASSWORD", ""))
     parser.add_argument("--trials", type=int, default=3)
-    parser.add_argument("--modes", nargs="+", default=["async", "sync"], choices=["async", "sync", "strict"],
+    parser.add_argument("--modes", nargs="+", default=["async", "sync"], choices=["async", "sync", "strict", "quorum"],
                         help="async; sync: synchronous_mode; strict: synchronous_mode with synchronous_mode_strict")
     parser.add_argument("--scenarios", nargs="+", default=["switchover", "kill"], choices=["switchover", "kill"])
     parser.add_argument("--kill-cmd", default="docker kill {member}", help="kills the host of {member}")
     parser.add_argument("--start-cmd", default="docker start {member}", help="brings the host of {member} back")
+    parser.add_argument("--etcd-status-cmd", default="",
+                        help="prints `etcdctl endpoint status -w json` on the host of {member} (a survivor); "
+                             "records whether each kill also took the etcd leader")
+    parser.add_argument("--etcd-move-leader-cmd", default="",
+                        help="runs `etcdctl move-leader {target}` on the host of {member}; with it, a kill never "
+                             "takes the etcd leader too (as with dedicated etcd hosts)")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--cooldown", type=float, default=2.0)
     parser.add_argument("--timeout", type=float, default=90.0)
@@ -279,21 +344,22 @@ def main():
                         row, next_id = trial(args, patroni, scenario, mode, number, next_id)
                         row["profile"] = profile
                         rows.append(row)
-                        print("%-13s %-10s %-5s #%d %s -> %s: unavailable %.2f s, leader after %.2f s, %d acked, "
-                              "%d lost" % (profile, scenario, mode, number, row["old_leader"], row["new_leader"],
-                                           row["unavailable_seconds"], row["leader_after_seconds"],
-                                           row["acknowledged"], row["lost"]), flush=True)
+                        print("%-13s %-10s %-5s #%d %s -> %s: unavailable %.2f s, leader after %.2f s, %d acked "
+                              "(%.0f/s before), %d lost%s" % (
+                                  profile, scenario, mode, number, row["old_leader"], row["new_leader"],
+                                  row["unavailable_seconds"], row["leader_after_seconds"], row["acknowledged"],
+                                  row["writes_per_second"], row["lost"],
+                                  ", etcd leader killed too" if row["etcd_leader_killed"] else ""), flush=True)
     finally:
         # The cluster is left with the timings and mode it had.
         restore = {k: original.get(k) for k in set().union(*(settings for name, settings in profiles)) if k in original}
         if restore:
             set_profile(patroni, restore, size)
-        set_mode(patroni, ("strict" if original.get("synchronous_mode_strict") else "sync")
-                 if original.get("synchronous_mode") else "async", size)
+        set_mode(patroni, original_mode(original), size)
 
     print("\n| profile | scenario | mode | trials | unavailable s (median / max) | new leader after s (median) "
-          "| acked writes | lost acked writes |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+          "| writes/s before (median) | acked writes | lost acked writes |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for profile, settings in profiles:
         for mode in args.modes:
             for scenario in args.scenarios:
@@ -301,10 +367,17 @@ def main():
                 if not sel:
                     continue
                 gaps = [r["unavailable_seconds"] for r in sel]
-                print("| %s | %s | %s | %d | %.2f / %.2f | %.2f | %d | %d |" % (
+                print("| %s | %s | %s | %d | %.2f / %.2f | %.2f | %.0f | %d | %d |" % (
                     profile, scenario, MODE_LABELS[mode], len(sel),
                     statistics.median(gaps), max(gaps), statistics.median(r["leader_after_seconds"] for r in sel),
+                    statistics.median(r["writes_per_second"] for r in sel),
                     sum(r["acknowledged"] for r in sel), sum(r["lost"] for r in sel)))
+                split = [r for r in sel if r["etcd_leader_killed"] is not None]
+                for killed, label in ((True, "with"), (False, "without")):
+                    part = [r["unavailable_seconds"] for r in split if r["etcd_leader_killed"] is killed]
+                    if part:
+                        print("|   %s the etcd leader | | | %d | %.2f / %.2f | | | | |" % (
+                            label, len(part), statistics.median(part), max(part)))
     for profile, settings in profiles:
         print("%s: %s" % (profile, json.dumps(settings, sort_keys=True) if settings else "the cluster's own settings"))
     os.makedirs(args.results_dir, exist_ok=True)
