@@ -13,7 +13,7 @@ all_stages="prepare unit lint sanity molecule drill"
 stages="${STAGES:-$all_stages}"
 stages="${stages//,/ }"
 
-passed=0 failed=0 summary=()
+passed=0 failed=0 summary=() suite_started=$(date +%s)
 run_stage() {
   local name=$1; shift
   local start rc
@@ -145,5 +145,6 @@ done
 
 printf '\n===== summary =====\n'
 printf '%s\n' "${summary[@]}"
+printf '  total %ss (%s)\n' "$(( $(date +%s) - suite_started ))" "$(date -u -d @$(( $(date +%s) - suite_started )) +%Hh%Mm%Ss)"
 echo "stages: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -55,6 +55,9 @@ def test_every_job_runs_two_at_a_time_and_the_stages_pass(tmp_path):
     assert events.index("start walg") < events.index("end brand_new")
     assert "  molecule   PASS" in out.stdout and "  drill      PASS" in out.stdout
     assert "stages: 2 passed, 0 failed" in out.stdout
+    # The whole run's time closes the summary, so CI budgets can be read off it.
+    total = [line for line in out.stdout.splitlines() if line.startswith("  total ")]
+    assert len(total) == 1 and int(total[0].split()[1].rstrip("s")) >= 2
 
 
 def test_a_failing_scenario_fails_molecule_but_every_job_still_runs(tmp_path):
