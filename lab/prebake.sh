@@ -48,6 +48,10 @@ if ! docker exec -e DEBIAN_FRONTEND=noninteractive "$builder" bash -euo pipefail
     apt-get update -qq
     apt-get install -y -qq ${packages[*]} >/dev/null
     apt-get clean
+    # The packages start their default instances (a single-node etcd, redis on
+    # 6379, an empty haproxy) in every lab host; each role enables what its
+    # host runs, so the image ships them disabled.
+    systemctl disable --now -q etcd redis-server haproxy
     python3 -m venv /opt/patroni
     /opt/patroni/bin/pip install -q 'patroni[etcd3]==$patroni_version' 'psycopg2-binary==$psycopg2_version'
   " >"$FULEXO_CACHE/prebake.log" 2>&1; then
