@@ -42,6 +42,13 @@ AMCHECK_EXTENSION_SQL = (
     " EXISTS (SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = 'amcheck')"
 )
 
+# What decides whether a write here waits for a synchronous standby: the
+# settings, and how many standbys are connected as sync or quorum members.
+SYNC_COMMIT_SQL = (
+    "SELECT current_setting('synchronous_standby_names'), current_setting('synchronous_commit'),"
+    " (SELECT count(*) FROM pg_catalog.pg_stat_replication WHERE sync_state IN ('sync', 'quorum'))"
+)
+
 # Constraints of partitions that were inherited from a partitioned table
 # (conparentid <> 0) are checked once, through the partitioned table.
 FOREIGN_KEYS_SQL = (
@@ -202,7 +209,7 @@ def describe_target(host, unix_socket, port):
 
 
 def connection_env(host, unix_socket, port, user, dbname, password=None, connect_timeout=None,
-                   application_name="fulexo.dr.pg_integrity_check"):
+                   application_name="fulexo.dr.pg_integrity_check", statement_timeout=None):
     """libpq environment for pg_amcheck and wal-g: never a password in argv."""
     env = {
         "PGHOST": host or unix_socket,
@@ -213,9 +220,31 @@ def connection_env(host, unix_socket, port, user, dbname, password=None, connect
     }
     if connect_timeout:
         env["PGCONNECT_TIMEOUT"] = str(connect_timeout)
+    if statement_timeout:
+        # Bounds every statement pg_amcheck sends (one relation at a time).
+        env["PGOPTIONS"] = "-c statement_timeout=%d" % (int(statement_timeout) * 1000)
     if password:
         env["PGPASSWORD"] = password
     return env
+
+
+def write_would_block(standby_names, synchronous_commit, sync_standbys):
+    """Why a write on this server would wait forever, or None.
+
+    A commit waits for a synchronous standby when synchronous_standby_names
+    is set and synchronous_commit is above `local`; with none connected it
+    never returns (a restored copy that kept its cluster's setting, a
+    primary whose replicas are all gone). CREATE EXTENSION is such a write.
+    """
+    if not (standby_names or "").strip():
+        return None
+    if (synchronous_commit or "on").strip().lower() in ("off", "local"):
+        return None
+    if int(sync_standbys or 0) > 0:
+        return None
+    return ("a write here would wait forever: synchronous_standby_names is '%s' and no synchronous standby "
+            "is connected (set synchronous_standby_names to '' on an isolated copy, or bring a replica back)"
+            % standby_names.strip())
 
 
 def amcheck_args(pg_amcheck, heapallindexed=True, install_missing=False, jobs=1):

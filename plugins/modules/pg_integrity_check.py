@@ -93,9 +93,13 @@ options:
     default: 10
   statement_timeout:
     description:
-      - Seconds each constraint or row count query may run (C(SET LOCAL
-        statement_timeout)); a query cancelled by it makes its check fail.
+      - Seconds each constraint or row count query, and each statement
+        C(pg_amcheck) sends (one relation at a time), may run
+        (C(statement_timeout)); a query cancelled by it makes its check fail.
         C(0) disables the limit.
+      - With O(install_amcheck=true), the extension is not installed where
+        the write would wait for a synchronous standby that is not connected;
+        the amcheck check fails with that reason instead of hanging.
     type: int
     default: 300
   baseline:
@@ -379,10 +383,11 @@ class IntegrityChecker(object):
         self.params = module.params
         self.installed_in = []
 
-    def env(self, dbname):
+    def env(self, dbname, statement_timeout=None):
         p = self.params
         return pgi.connection_env(p["login_host"], p["login_unix_socket"], p["port"], p["login_user"], dbname,
-                                  password=p["login_password"], connect_timeout=p["connect_timeout"])
+                                  password=p["login_password"], connect_timeout=p["connect_timeout"],
+                                  statement_timeout=statement_timeout)
 
     # -- amcheck ----------------------------------------------------------
     def amcheck(self, session, db):
@@ -402,10 +407,17 @@ class IntegrityChecker(object):
                 return pgi.make_check(db, "amcheck", "failed",
                                       reason + ", and the server has no amcheck extension to install "
                                       "(contrib of the server's major version missing)")
+            try:
+                blocked = pgi.write_would_block(*session.query(pgi.SYNC_COMMIT_SQL)[0])
+            except Exception as exc:  # pylint: disable=broad-except
+                blocked = "cannot tell whether a write would wait for a synchronous standby: %s" % driver_error(exc)
+            if blocked:
+                return pgi.make_check(db, "amcheck", "failed",
+                                      "amcheck extension not installed in %s, and not installed now: %s" % (db, blocked))
             install = True
         args = pgi.amcheck_args(self.params["pg_amcheck_path"], heapallindexed=self.params["heapallindexed"],
                                 install_missing=install)
-        rc, out, err = self.module.run_command(args, environ_update=self.env(db))
+        rc, out, err = self.module.run_command(args, environ_update=self.env(db, self.params["statement_timeout"]))
         installed = False
         if install:
             try:

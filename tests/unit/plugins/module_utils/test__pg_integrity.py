@@ -494,3 +494,33 @@ def test_nothing_failed():
 def test_unknown_status_is_refused():
     with pytest.raises(pgi.IntegrityError):
         pgi.make_check("db", "amcheck", "broken")
+
+
+def test_connection_env_bounds_statements_only_when_asked():
+    assert "PGOPTIONS" not in pgi.connection_env(None, "/s", 5432, "u", "d")
+    assert "PGOPTIONS" not in pgi.connection_env(None, "/s", 5432, "u", "d", statement_timeout=0)
+    env = pgi.connection_env(None, "/s", 5432, "u", "d", statement_timeout=300)
+    assert env["PGOPTIONS"] == "-c statement_timeout=300000"
+
+
+@pytest.mark.parametrize("names, commit, standbys", [
+    ("", "on", 0),
+    ("   ", "remote_apply", 0),
+    ("ANY 1 (pg2,pg3)", "off", 0),
+    ("ANY 1 (pg2,pg3)", "local", 0),
+    ("ANY 1 (pg2,pg3)", "on", 1),
+    ("pg2", "remote_write", 2),
+])
+def test_write_does_not_block(names, commit, standbys):
+    assert pgi.write_would_block(names, commit, standbys) is None
+
+
+@pytest.mark.parametrize("names, commit", [
+    ("ANY 1 (pg1,pg2)", "on"),
+    ("pg2", "remote_apply"),
+    ("*", "remote_write"),
+])
+def test_write_blocks_without_a_synchronous_standby(names, commit):
+    reason = pgi.write_would_block(names, commit, 0)
+    assert reason.startswith("a write here would wait forever")
+    assert names in reason and "synchronous_standby_names to ''" in reason

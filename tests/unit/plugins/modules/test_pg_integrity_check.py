@@ -43,8 +43,9 @@ class FakeCluster(object):
     """What the server answers, and every statement the module sent."""
 
     def __init__(self, checksums="on", amcheck=("fulexo", "postgres"), fk_violations=0, failing_sql=None,
-                 counts=None, unreachable=()):
+                 counts=None, unreachable=(), sync_commit=("", "on", 0)):
         self.checksums = checksums
+        self.sync_commit = sync_commit
         self.amcheck = set(amcheck)
         self.fk_violations = fk_violations
         self.failing_sql = failing_sql
@@ -94,6 +95,8 @@ class FakeSession(object):
             return [(name,) + row for name, row in c.stats.items()]
         if sql == pgi.AMCHECK_EXTENSION_SQL:
             return [("1.3" if self.dbname in c.amcheck else None, True)]
+        if sql == pgi.SYNC_COMMIT_SQL:
+            return [c.sync_commit]
         if sql == pgi.FOREIGN_KEYS_SQL:
             return [FK_ROW] if self.dbname == "fulexo" else []
         if sql == pgi.CHECK_CONSTRAINTS_SQL:
@@ -216,6 +219,26 @@ def test_install_amcheck_installs_and_reports_changed(monkeypatch, capsys):
     args = dict((env["PGDATABASE"], argv) for argv, env in cluster.commands)
     assert "--install-missing" in args["postgres"] and "--install-missing" not in args["fulexo"]
     assert ("postgres", "amcheck", "passed") in statuses(result)
+
+
+def test_install_amcheck_refused_where_the_write_would_wait_forever(monkeypatch, capsys):
+    # A restored copy that kept its cluster's quorum setting: CREATE EXTENSION
+    # would wait for a standby that never connects.
+    cluster = FakeCluster(amcheck=["fulexo"], sync_commit=("ANY 1 (pg2,pg3)", "on", 0))
+    result = run(monkeypatch, capsys, cluster, install_amcheck=True)
+    assert result["changed"] is False and result["amcheck_installed_in"] == []
+    assert not any("--install-missing" in argv for argv, env in cluster.commands)
+    refused = [c for c in result["checks"] if c["database"] == "postgres" and c["check"] == "amcheck"][0]
+    assert refused["status"] == "failed" and "wait forever" in refused["message"]
+    assert "ANY 1 (pg2,pg3)" in refused["message"]
+    assert result["ok"] is False
+
+
+def test_pg_amcheck_statements_are_bounded(monkeypatch, capsys):
+    cluster = FakeCluster()
+    run(monkeypatch, capsys, cluster, statement_timeout=42)
+    amcheck_envs = [env for argv, env in cluster.commands if argv[0].endswith("pg_amcheck")]
+    assert amcheck_envs and all(env["PGOPTIONS"] == "-c statement_timeout=42000" for env in amcheck_envs)
 
 
 def test_install_amcheck_in_check_mode_installs_nothing(monkeypatch, capsys):
