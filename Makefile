@@ -6,7 +6,7 @@ INVENTORY ?= inventories/lab/hosts.yml
 
 ## drill: build the lab if needed, converge it, run the DR drill
 drill: lab-up
-	$(ANSIBLE_PLAYBOOK) -i $(INVENTORY) playbooks/site.yml playbooks/dr-drill.yml
+	$(ANSIBLE_PLAYBOOK) -i $(INVENTORY) playbooks/site.yml dr-drill.yml
 
 ## test: everything CI runs (unit, lint, sanity, molecule, the drill)
 test:
