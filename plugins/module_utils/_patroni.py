@@ -240,6 +240,27 @@ def plan_switchover(summary, candidate, max_lag):
     return "switchover", picked, "switch over from %s to %s (least lag)" % (summary["leader"], picked)
 
 
+def synchronous_enabled(config):
+    """Whether /config puts the cluster in synchronous or quorum commit mode."""
+    mode = (config or {}).get("synchronous_mode", False)
+    if isinstance(mode, str):
+        return mode.strip().lower() in ("on", "true", "yes", "quorum")
+    return bool(mode)
+
+
+def switchover_blocker(summary, candidate, synchronous):
+    """Why Patroni would refuse a switchover to `candidate` now, or None.
+
+    In synchronous (and quorum) mode the leader hands over only to a member of
+    its synchronous set, which a replica joins one leader loop after it
+    streams again (after a restart, say): until then Patroni answers 503.
+    """
+    if not synchronous or candidate == summary["leader"] or candidate in summary["sync_standbys"]:
+        return None
+    return ("candidate %s is not a synchronous standby (synchronous now: %s), and Patroni hands over only to one"
+            % (candidate, ", ".join(summary["sync_standbys"]) or "none"))
+
+
 def plan_failover(summary, candidate, failed_leader, max_lag, force):
     """("noop"|"failover", candidate, reason) or raises ValueError(reason) to refuse.
 

@@ -50,7 +50,11 @@ options:
     type: bool
     default: false
   wait_timeout:
-    description: Seconds the whole operation may take before it is reported as failed.
+    description:
+      - Seconds the whole operation may take before it is reported as failed, counted from the request.
+      - A switchover first waits, up to as long again, for a candidate that is not yet in the synchronous set
+        (a replica joins it one Patroni loop after it streams again); it is refused when the candidate does not
+        join in that time.
     type: int
     default: 30
 attributes:
@@ -144,6 +148,8 @@ from ansible_collections.fulexo.dr.plugins.module_utils._patroni import (
     patroni_argument_spec,
     plan_failover,
     plan_switchover,
+    switchover_blocker,
+    synchronous_enabled,
     wait_for,
 )
 
@@ -191,6 +197,21 @@ def main():
         module.exit_json(**result)
 
     if p["action"] == "switchover":
+        # Wait, within wait_timeout, for a candidate that is about to join the
+        # synchronous set rather than be refused by Patroni with a bare 503.
+        try:
+            synchronous = synchronous_enabled(client.get_any("/config")[1])
+        except PatroniUnavailable:
+            synchronous = False  # Patroni still decides; its answer is reported below
+        waited = wait_for(lambda: switchover_blocker(client.cluster()[1], candidate, synchronous) is None,
+                          p["wait_timeout"], interval=0.5)[0]
+        if not waited:
+            try:
+                blocker = switchover_blocker(client.cluster()[1], candidate, synchronous)
+            except PatroniUnavailable as exc:
+                blocker = str(exc)
+            result.update(changed=False, new_leader=before["leader"], reason=blocker)
+            module.fail_json(msg="%s refused: %s (waited %d s)" % (name, blocker, p["wait_timeout"]), **result)
         path, body = "/switchover", {"leader": before["leader"], "candidate": candidate}
     else:
         path, body = "/failover", {"candidate": candidate}

@@ -283,3 +283,23 @@ def test_wait_for_gives_up_after_the_timeout():
     ticks = iter(range(100))
     value, waited = _patroni.wait_for(lambda: None, 3, clock=lambda: next(ticks), sleep=lambda s: None)
     assert value is None and waited >= 3
+
+
+@pytest.mark.parametrize("config, expected", [
+    ({}, False), ({"synchronous_mode": False}, False), ({"synchronous_mode": True}, True),
+    ({"synchronous_mode": "quorum"}, True), ({"synchronous_mode": "off"}, False), (None, False),
+])
+def test_synchronous_enabled(config, expected):
+    assert _patroni.synchronous_enabled(config) is expected
+
+
+def test_switchover_blocker_only_in_synchronous_mode(healthy):
+    view = summary(healthy)
+    assert _patroni.switchover_blocker(view, "mol-pg3", False) is None
+    assert _patroni.switchover_blocker(view, "mol-pg1", True) is None  # already leads
+    reason = _patroni.switchover_blocker(view, "mol-pg3", True)
+    assert reason == ("candidate mol-pg3 is not a synchronous standby (synchronous now: none), "
+                      "and Patroni hands over only to one")
+    sync = summary(load("cluster_sync.json"))
+    assert _patroni.switchover_blocker(sync, "mol-pg3", True) is None
+    assert "(synchronous now: mol-pg3)" in _patroni.switchover_blocker(sync, "mol-pg2", True)

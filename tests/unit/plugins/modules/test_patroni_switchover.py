@@ -20,14 +20,26 @@ FIX = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "patroni",
 
 
 class FakePatroni(object):
-    def __init__(self, post_status=200):
+    def __init__(self, post_status=200, synchronous_mode=False, sync_after=None):
         with open(FIX) as handle:
             self.state = json.load(handle)
         self.posts = []
         self.post_status = post_status
+        self.config = {"synchronous_mode": synchronous_mode}
+        # (member, reads of /cluster after which it shows as a quorum standby)
+        self.sync_after = sync_after
+        self.cluster_reads = 0
 
     def request(self, method, url, body=None, timeout=None):
+        if method == "GET" and url.endswith("/config"):
+            return 200, copy.deepcopy(self.config)
         if method == "GET" and url.endswith("/cluster"):
+            self.cluster_reads += 1
+            if self.sync_after and self.cluster_reads > self.sync_after[1]:
+                for m in self.state["members"]:
+                    if m["name"] == self.sync_after[0]:
+                        m["role"] = "quorum_standby"
+                self.sync_after = None
             return 200, copy.deepcopy(self.state)
         if method == "POST":
             self.posts.append((url, body))
@@ -107,3 +119,22 @@ def test_failover_refused_while_the_leader_is_healthy(monkeypatch, output):
     result = output()
     assert fake.posts == [] and result["failed"]
     assert "has a healthy leader (mol-pg1)" in result["msg"]
+
+
+def test_switchover_waits_for_the_candidate_to_join_the_quorum(monkeypatch, output):
+    # Just restarted: streaming, but not yet in the synchronous set Patroni hands over to.
+    fake = FakePatroni(synchronous_mode="quorum", sync_after=("mol-pg3", 3))
+    run(monkeypatch, fake, candidate="mol-pg3")
+    result = output()
+    assert not result.get("failed"), result
+    assert fake.posts == [("http://a:8008/switchover", {"leader": "mol-pg1", "candidate": "mol-pg3"})]
+    assert fake.cluster_reads > 4
+
+
+def test_candidate_that_never_becomes_synchronous_is_refused_without_a_request(monkeypatch, output):
+    fake = FakePatroni(synchronous_mode=True)
+    run(monkeypatch, fake, candidate="mol-pg3", wait_timeout=1)
+    result = output()
+    assert result["failed"] and result["changed"] is False and fake.posts == []
+    assert "mol-pg3 is not a synchronous standby" in result["msg"] and "waited 1 s" in result["msg"]
+    assert result["new_leader"] == "mol-pg1"
