@@ -85,6 +85,9 @@ def per_second(started, ended, acks, errors, primaries):
 def summarize(started, ended, acks, errors, primaries, lost=None):
     gap, gap_from, gap_to = longest_gap([at for ident, at in acks], started, ended)
     counts = [count for at, count in primaries]
+    # The real RPO: from the first lost acknowledgement to the last one.
+    acked_at = dict(acks)
+    lost_at = sorted(acked_at[ident] for ident in lost or () if ident in acked_at)
     return {
         "started_at": started,
         "ended_at": ended,
@@ -99,6 +102,8 @@ def summarize(started, ended, acks, errors, primaries, lost=None):
         "min_writable_members": min(counts) if counts else None,
         "lost": None if lost is None else len(lost),
         "lost_ids": None if lost is None else lost[:50],
+        "lost_span_seconds": None if lost is None else (round(lost_at[-1] - lost_at[0], 3) if lost_at else 0.0),
+        "lost_first_at": round(lost_at[0] - started, 3) if lost_at else None,
         "per_second": per_second(started, ended, [at for ident, at in acks], errors, primaries),
     }
 

@@ -40,9 +40,22 @@ def test_summary_reports_two_writable_members_and_lost_ids():
     assert summary["longest_gap_seconds"] == 2.4 and summary["longest_gap_from"] == 0.5
     assert summary["max_writable_members"] == 2 and summary["min_writable_members"] == 1
     assert summary["lost"] == 1 and summary["lost_ids"] == [8]
+    assert summary["lost_span_seconds"] == 0.0 and summary["lost_first_at"] == 2.9
+
+
+def test_lost_span_runs_from_the_first_lost_acknowledgement_to_the_last():
+    acks = [(1, 100.2), (2, 100.7), (3, 101.4), (4, 101.9)]
+    summary = probe.summarize(100.0, 102.0, acks, [], [], lost=[4, 2, 3])
+    assert summary["lost"] == 3 and summary["lost_span_seconds"] == 1.2 and summary["lost_first_at"] == 0.7
+
+
+def test_nothing_lost_is_a_zero_span():
+    summary = probe.summarize(100.0, 102.0, [(1, 100.2)], [], [], lost=[])
+    assert summary["lost"] == 0 and summary["lost_span_seconds"] == 0.0 and summary["lost_first_at"] is None
 
 
 def test_summary_without_verification_says_loss_is_unknown():
     summary = probe.summarize(100.0, 101.0, [], [], [])
     assert summary["lost"] is None and summary["max_writable_members"] is None
+    assert summary["lost_span_seconds"] is None
     assert summary["longest_gap_seconds"] == 1.0
