@@ -11,11 +11,21 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 failures=0
 
+ip_of() {
+  docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "fulexo-lab-$1"
+}
+
+# The Patroni leader, as a list, from pg1's REST API (GET needs no credentials).
+patroni_leader() {
+  python3 -c 'import json, sys, urllib.request
+cluster = json.load(urllib.request.urlopen("http://%s:8008/cluster" % sys.argv[1], timeout=5))
+print([m["name"] for m in cluster["members"] if m["role"] == "leader"])' "$(ip_of pg1)" 2>/dev/null
+}
+
 leaders() {
-  # "patroni:<leader> etcd:<leader id>", read inside the lab containers.
+  # "patroni:<leader> etcd:<leader id>", read from the lab containers.
   local pg etcd
-  pg="$(docker exec fulexo-lab-pg1 bash -lc 'patronictl list -f json' 2>/dev/null \
-    | python3 -c 'import json,sys; print([m["Member"] for m in json.load(sys.stdin) if m["Role"] == "Leader"])')"
+  pg="$(patroni_leader)"
   etcd="$(docker exec fulexo-lab-pg1 bash -lc 'etcdctl endpoint status --cluster -w json' 2>/dev/null \
     | python3 -c 'import json,sys; print(sorted({s["Status"]["leader"] for s in json.load(sys.stdin)}))')"
   echo "patroni:$pg etcd:$etcd"
@@ -53,16 +63,14 @@ bystander="$(docker exec fulexo-lab-pg1 bash -lc 'etcdctl endpoint status --clus
 import json, subprocess, sys
 status = json.load(sys.stdin)
 etcd_leader = [s["Endpoint"] for s in status if s["Status"]["header"]["member_id"] == s["Status"]["leader"]]
-pg = json.loads(subprocess.run(["docker", "exec", "fulexo-lab-pg1", "bash", "-lc", "patronictl list -f json"],
-                               capture_output=True, text=True, check=True).stdout)
-pg_leader = [m["Member"] for m in pg if m["Role"] == "Leader"]
+pg_leader = sys.argv[1]
 for name in ("pg1", "pg2", "pg3"):
     ip = subprocess.run(["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
                          "fulexo-lab-" + name], capture_output=True, text=True, check=True).stdout.strip()
     if name not in pg_leader and not any("//%s:" % ip in e for e in etcd_leader):
         print(name)
         break
-')"
+' "$(patroni_leader)")"
 if [[ -z $bystander ]]; then
   echo "FAIL an etcd member down: found no member that leads neither etcd nor Patroni"; failures=$((failures + 1))
 else
