@@ -16,7 +16,7 @@ def executable(path, body):
     path.chmod(0o755)
 
 
-def fake_repo(tmp_path, failing=(), drill_rc=0):
+def fake_repo(tmp_path, failing=(), drill_rc=0, refusals_rc=0):
     repo = tmp_path / "repo"
     (repo / "tests").mkdir(parents=True)
     shutil.copy(os.path.join(REPO_ROOT, "tests", "run-all.sh"), repo / "tests" / "run-all.sh")
@@ -31,6 +31,8 @@ def fake_repo(tmp_path, failing=(), drill_rc=0):
     (repo / "Makefile").write_text("drill:\n\t@echo start drill >> %s; sleep 1; echo end drill >> %s; exit %d\n"
                                    % (ran, ran, drill_rc))
     executable(repo / "lab" / "lab", "exit 0")
+    executable(repo / "tests" / "lab" / "drill-refusals.sh", 'echo "refusals checked" >> %s; exit %d'
+               % (ran, refusals_rc))
     cache = tmp_path / "cache"
     cache.mkdir()
     (cache / "lab-image.ref").write_text("lab:test\n")
@@ -55,6 +57,8 @@ def test_every_job_runs_two_at_a_time_and_the_stages_pass(tmp_path):
     assert events.index("start walg") < events.index("end brand_new")
     assert "  molecule   PASS" in out.stdout and "  drill      PASS" in out.stdout
     assert "stages: 2 passed, 0 failed" in out.stdout
+    # On the drill's lab, once the drill passed, the refusals are checked.
+    assert events.index("refusals checked") > events.index("end drill")
     # The whole run's time closes the summary, so CI budgets can be read off it.
     total = [line for line in out.stdout.splitlines() if line.startswith("  total ")]
     assert len(total) == 1 and int(total[0].split()[1].rstrip("s")) >= 2
@@ -81,4 +85,13 @@ def test_a_failed_drill_fails_the_drill_stage_one_job_at_a_time(tmp_path):
     # One at a time: every job ends before the next starts.
     for earlier, later in zip(events[1::2], events[2::2]):
         assert earlier.startswith("end") and later.startswith("start")
+    assert "  drill      FAIL" in out.stdout and "  molecule   PASS" in out.stdout
+    # A drill that failed is not followed by the refusal checks.
+    assert "refusals checked" not in events
+
+
+def test_a_drill_that_does_not_refuse_fails_the_drill_stage(tmp_path):
+    repo, cache, ran = fake_repo(tmp_path, refusals_rc=1)
+    out = run_all(repo, cache)
+    assert out.returncode == 1
     assert "  drill      FAIL" in out.stdout and "  molecule   PASS" in out.stdout
