@@ -20,15 +20,19 @@ class PreflightInputError(ValueError):
     pass
 
 
-def _unreadable(info):
-    """The error of an info module run that failed or never ran, or None."""
+def _unreadable(info, key):
+    """The error of an info module run that failed or never ran, or None.
+
+    `key` is a field the module always returns when it worked: a result
+    without it (a failure registered with failed_when: false) is an error.
+    """
     if not isinstance(info, dict):
         return "no answer"
     if info.get("skipped"):
         return "not reached in this run (--limit, or the host is not in the inventory)"
     if info.get("unreachable"):
         return "host unreachable: %s" % (info.get("msg") or "no answer")
-    if info.get("failed"):
+    if info.get("failed") or key not in info:
         return info.get("msg") or "the check failed without a message"
     return None
 
@@ -48,7 +52,7 @@ def estate_problems(estate, production_confirmed):
 
 
 def etcd_problems(name, info, min_failure_tolerance):
-    error = _unreadable(info)
+    error = _unreadable(info, "member_count")
     if error:
         return ["etcd %s: %s" % (name, error)]
     problems = []
@@ -67,7 +71,7 @@ def etcd_problems(name, info, min_failure_tolerance):
 
 
 def patroni_problems(info, lag_limit, expected_members=None):
-    error = _unreadable(info)
+    error = _unreadable(info, "leader")
     if error:
         return ["Patroni: %s" % error]
     problems = []
@@ -101,7 +105,7 @@ def _node(item):
 
 
 def redis_problems(info):
-    error = _unreadable(info)
+    error = _unreadable(info, "formed")
     if error:
         return ["Redis Cluster: %s" % error]
     problems = []
@@ -120,7 +124,7 @@ def redis_problems(info):
 
 
 def minio_problems(info):
-    error = _unreadable(info)
+    error = _unreadable(info, "unreachable_targets")
     if error:
         return ["backup storage: %s" % error]
     problems = []

@@ -147,3 +147,11 @@ def test_every_problem_in_one_line():
 def test_an_etcd_entry_without_a_name_is_a_usage_error():
     with pytest.raises(pf.PreflightInputError):
         pf.preflight("lab", False, etcd=[{"info": ETCD}])
+
+
+def test_a_failure_registered_as_not_failed_is_still_an_error():
+    # etcd_cluster_info's failure, registered with failed_when: false.
+    info = {"changed": False, "failed": False, "msg": "etcd_cluster_info: no etcd endpoint answered the member list"}
+    assert pf.etcd_problems("primary site", info, 1) == [
+        "etcd primary site: etcd_cluster_info: no etcd endpoint answered the member list"]
+    assert pf.redis_problems({"failed": False}) == ["Redis Cluster: the check failed without a message"]
