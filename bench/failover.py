@@ -13,6 +13,12 @@ leader, and afterwards counts:
   event (seconds during which no write succeeded);
 - lost: acknowledged ids that the new leader does not have.
 
+Each trial starts from a settled cluster (whole, and in quorum mode every
+replica in the quorum set), and a kill waits a random part of one loop_wait
+first (--seed repeats the draw): a dead leader's key lives on for ttl minus
+the time since the leader last renewed it, so a kill that always came at the
+same point of the leader's HA loop would measure one point of that range.
+
 Trials run in asynchronous replication, synchronous_mode, or
 synchronous_mode strict (--modes), and
 under each timing profile given with --profile NAME='{"ttl": ...}' (Patroni
@@ -33,6 +39,8 @@ import argparse
 import base64
 import json
 import os
+import random
+import re
 import shlex
 import statistics
 import subprocess
@@ -94,6 +102,25 @@ def healthy(cluster, size):
     members = (cluster or {}).get("members", [])
     return (leader_of(cluster) is not None and len(members) == size
             and all(m.get("state") == "streaming" for m in members if m.get("role") not in ("leader", "master")))
+
+
+def loop_wait_of(patroni):
+    status, config = patroni.any_call("/config", "GET", None)
+    return float((config if status == 200 and isinstance(config, dict) else {}).get("loop_wait") or 10)
+
+
+def settled(cluster, size, mode):
+    """Whole, and in quorum mode every replica already in the quorum set: a
+    replica that has just rejoined streams before the leader's next HA loop
+    adds it to /sync, and a leader killed in that window makes its successor
+    keep the dead member as its only synchronous standby for a further
+    loop_wait (Patroni postpones quorum changes after a promotion). A trial
+    starts from the steady state a production cluster is in."""
+    if not healthy(cluster, size):
+        return False
+    if mode != "quorum":
+        return True
+    return all(m.get("role") == "quorum_standby" for m in cluster["members"] if m.get("role") not in ("leader", "master"))
 
 
 def wait(predicate, timeout, interval=0.2):
@@ -174,6 +201,12 @@ def etcd_member_ids(status_json):
     return ids
 
 
+def lease_remaining(timetolive_output):
+    """Seconds left on a lease, from `etcdctl lease timetolive` ('... remaining(13s)'); None when not said."""
+    match = re.search(r"remaining\((-?\d+)s\)", timetolive_output or "")
+    return int(match.group(1)) if match else None
+
+
 def writes_per_second(acked, start, end):
     """Acknowledged writes per second in [start, end): the steady rate before the event."""
     count = sum(1 for entry in acked if start <= entry[1] < end)
@@ -208,15 +241,41 @@ def original_mode(config):
     return "async"
 
 
+def config_holds(config, settings):
+    """Whether the dynamic configuration has every value of `settings`;
+    nested sections (postgresql.parameters) are compared key by key, and a
+    None value means the key is absent (how PATCH /config removes one)."""
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            if not config_holds((config or {}).get(key) or {}, value):
+                return False
+        elif (config or {}).get(key) != value:
+            return False
+    return True
+
+
+def restoring_patch(original, settings):
+    """The PATCH /config body that puts back what `settings` changed: the
+    original value of each key, or None (removal) where it had none."""
+    patch = {}
+    for key, value in settings.items():
+        before = (original or {}).get(key)
+        if isinstance(value, dict) and isinstance(before, dict):
+            patch[key] = restoring_patch(before, value)
+        else:
+            patch[key] = before
+    return patch
+
+
 def set_profile(patroni, settings, size):
     status, answer = patroni.any_call("/config", "PATCH", settings)
     if status != 200:
         raise RuntimeError("PATCH /config answered %s: %s" % (status, answer))
     # Every member must run with the new timings before a trial measures them.
-    if not wait(lambda: healthy(patroni.cluster(), size) and all(
-            patroni.any_call("/config", "GET", None)[1].get(k) == v for k, v in settings.items()), 60):
+    if not wait(lambda: healthy(patroni.cluster(), size) and config_holds(
+            patroni.any_call("/config", "GET", None)[1], settings), 60):
         raise RuntimeError("cluster did not settle with %s" % settings)
-    time.sleep(max(settings.get("loop_wait", 10), 2) * 2)
+    time.sleep(max(settings.get("loop_wait") or 10, 2) * 2)
 
 
 def profile_arg(text):
@@ -233,6 +292,13 @@ def profile_arg(text):
 def trial(args, patroni, scenario, mode, number, next_id):
     cluster = patroni.cluster()
     size = len(cluster["members"])
+
+    def settled_cluster():
+        current = patroni.cluster()
+        return current if settled(current, size, mode) else None
+    cluster = wait(settled_cluster, args.rejoin_timeout)
+    if not cluster:
+        raise RuntimeError("cluster did not settle before trial %s/%s/%d" % (scenario, mode, number))
     old = leader_of(cluster)["name"]
     old_host = leader_of(cluster).get("host")
     # Whether the killed host also led etcd: a new etcd leader renews every
@@ -251,9 +317,22 @@ def trial(args, patroni, scenario, mode, number, next_id):
                     run_command(args.etcd_status_cmd, survivors[0]["name"])) == old_host
         except (subprocess.CalledProcessError, ValueError, KeyError):
             etcd_leader_killed = None  # etcd not whole yet: the trial is still measured, just not split
+    # The HA loop that puts a rejoined replica into the quorum set also
+    # renews the leader's lease, so a kill right after settling would always
+    # meet a fresh key. A crash comes at any point of the loop: wait a random
+    # part of one loop_wait (recorded) before breaking anything.
+    phase = args.random.uniform(0, loop_wait_of(patroni)) if scenario == "kill" else 0.0
+    time.sleep(phase)
     writer = Writer(args.dsn, args.table, next_id)
     writer.start()
     time.sleep(args.warmup)
+    key_remaining = None
+    if args.lease_cmd and scenario == "kill":
+        survivor = [m for m in cluster["members"] if m["name"] != old][0]["name"]
+        try:
+            key_remaining = lease_remaining(run_command(args.lease_cmd, survivor))
+        except subprocess.CalledProcessError:
+            key_remaining = None
     event = time.monotonic()
     if scenario == "switchover":
         status, answer = patroni.any_call("/switchover", "POST", {"leader": old})
@@ -284,7 +363,8 @@ def trial(args, patroni, scenario, mode, number, next_id):
         "unavailable_seconds": round(longest_gap(writer.acked, event), 3),
         "leader_after_seconds": round(leader_seen, 3),
         "writes_per_second": round(writes_per_second(writer.acked, event - args.warmup / 2, event), 1),
-        "etcd_leader_killed": etcd_leader_killed,
+        "etcd_leader_killed": etcd_leader_killed, "phase_delay_seconds": round(phase, 3),
+        "key_remaining_seconds": key_remaining,
         "acknowledged": len(acked), "lost": len(lost), "lost_ids": lost[:20], "errors": writer.errors,
     }, writer.next_id
 
@@ -312,6 +392,11 @@ def main():
     parser.add_argument("--etcd-move-leader-cmd", default="",
                         help="runs `etcdctl move-leader {target}` on the host of {member}; with it, a kill never "
                              "takes the etcd leader too (as with dedicated etcd hosts)")
+    parser.add_argument("--lease-cmd", default="",
+                        help="prints `etcdctl lease timetolive` of the leader key's lease on the host of {member} "
+                             "(a survivor), read just before each kill: how long the dead leader's key still had")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the random delay before each kill (repeat a run's kill phases)")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--cooldown", type=float, default=2.0)
     parser.add_argument("--timeout", type=float, default=90.0)
@@ -320,6 +405,7 @@ def main():
                         help="NAME='{json}': Patroni dynamic settings for a set of trials; repeat to compare")
     parser.add_argument("--results-dir", default=os.environ.get("FULEXO_RESULTS_DIR", "./results"))
     args = parser.parse_args()
+    args.random = random.Random(args.seed)
     args.dsn = "host=%s port=%d dbname=%s user=%s password=%s" % (
         args.lb, args.rw_port, args.dbname, args.user, args.password)
 
@@ -345,16 +431,20 @@ def main():
                         row["profile"] = profile
                         rows.append(row)
                         print("%-13s %-10s %-5s #%d %s -> %s: unavailable %.2f s, leader after %.2f s, %d acked "
-                              "(%.0f/s before), %d lost%s" % (
+                              "(%.0f/s before), %d lost%s%s" % (
                                   profile, scenario, mode, number, row["old_leader"], row["new_leader"],
                                   row["unavailable_seconds"], row["leader_after_seconds"], row["acknowledged"],
                                   row["writes_per_second"], row["lost"],
-                                  ", etcd leader killed too" if row["etcd_leader_killed"] else ""), flush=True)
+                                  ", etcd leader killed too" if row["etcd_leader_killed"] else "",
+                                  "" if row["key_remaining_seconds"] is None
+                                  else ", key had %d s left" % row["key_remaining_seconds"]), flush=True)
     finally:
         # The cluster is left with the timings and mode it had.
-        restore = {k: original.get(k) for k in set().union(*(settings for name, settings in profiles)) if k in original}
-        if restore:
-            set_profile(patroni, restore, size)
+        changed = {}
+        for name, settings in profiles:
+            changed.update(settings)
+        if changed:
+            set_profile(patroni, restoring_patch(original, changed), size)
         set_mode(patroni, original_mode(original), size)
 
     print("\n| profile | scenario | mode | trials | unavailable s (median / max) | new leader after s (median) "
@@ -372,6 +462,14 @@ def main():
                     statistics.median(gaps), max(gaps), statistics.median(r["leader_after_seconds"] for r in sel),
                     statistics.median(r["writes_per_second"] for r in sel),
                     sum(r["acknowledged"] for r in sel), sum(r["lost"] for r in sel)))
+                known = [r for r in sel if r.get("key_remaining_seconds") is not None]
+                if known:
+                    after = [r["unavailable_seconds"] - r["key_remaining_seconds"] for r in known]
+                    print("|   of which the dead key's remaining life | | | %d | %.2f / %.2f | | | | |" % (
+                        len(known), statistics.median(r["key_remaining_seconds"] for r in known),
+                        max(r["key_remaining_seconds"] for r in known)))
+                    print("|   and the rest (race, promotion, load balancer) | | | %d | %.2f / %.2f | | | | |" % (
+                        len(known), statistics.median(after), max(after)))
                 split = [r for r in sel if r["etcd_leader_killed"] is not None]
                 for killed, label in ((True, "with"), (False, "without")):
                     part = [r["unavailable_seconds"] for r in split if r["etcd_leader_killed"] is killed]

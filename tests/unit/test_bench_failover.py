@@ -42,3 +42,37 @@ def test_member_ids_are_hex_as_move_leader_takes_them(bench):
         ids = bench.etcd_member_ids(handle.read())
     assert ids["172.18.0.3"] == "%x" % 10886520772384351439
     assert sorted(ids) == ["172.18.0.2", "172.18.0.3", "172.18.0.4"]
+
+
+def test_profile_settings_are_compared_inside_nested_sections(bench):
+    config = {"ttl": 20, "postgresql": {"parameters": {"max_connections": 200, "wal_retrieve_retry_interval": "1s"}}}
+    assert bench.config_holds(config, {"ttl": 20, "postgresql": {"parameters": {"wal_retrieve_retry_interval": "1s"}}})
+    assert not bench.config_holds(config, {"postgresql": {"parameters": {"wal_retrieve_retry_interval": "5s"}}})
+    assert not bench.config_holds(config, {"loop_wait": 14})
+    assert bench.config_holds(config, {"postgresql": {"parameters": {"hot_standby_feedback": None}}})
+
+
+def test_restoring_patch_puts_back_old_values_and_removes_added_keys(bench):
+    original = {"ttl": 20, "loop_wait": 10, "postgresql": {"parameters": {"max_connections": 200}}}
+    changed = {"loop_wait": 14, "postgresql": {"parameters": {"wal_retrieve_retry_interval": "1s"}}}
+    assert bench.restoring_patch(original, changed) == {
+        "loop_wait": 10, "postgresql": {"parameters": {"wal_retrieve_retry_interval": None}}}
+
+
+def test_quorum_trials_wait_until_every_replica_is_a_quorum_standby(bench):
+    members = [{"name": "pg1", "role": "leader", "state": "running"},
+               {"name": "pg2", "role": "quorum_standby", "state": "streaming"},
+               {"name": "pg3", "role": "replica", "state": "streaming"}]
+    assert not bench.settled({"members": members}, 3, "quorum")
+    assert bench.settled({"members": members}, 3, "async")
+    members[2]["role"] = "quorum_standby"
+    assert bench.settled({"members": members}, 3, "quorum")
+    members[2]["state"] = "starting"
+    assert not bench.settled({"members": members}, 3, "quorum")
+
+
+def test_lease_remaining_is_read_from_etcdctl_timetolive(bench):
+    out = "lease 5119d1fc0a7e2b07 granted with TTL(20s), remaining(13s)\n"
+    assert bench.lease_remaining(out) == 13
+    assert bench.lease_remaining("lease 5119d1fc0a7e2b07 already expired\n") is None
+    assert bench.lease_remaining("") is None
