@@ -5,8 +5,9 @@ ANSIBLE_PLAYBOOK := .venv/bin/ansible-playbook
 INVENTORY ?= inventories/lab/hosts.yml
 
 ## drill: build the lab if needed, converge it, run the DR drill
+## (DRILL_ARGS: extra arguments for the drill, e.g. -e dr_drill_notify_webhook_url=...)
 drill: lab-up
-	$(ANSIBLE_PLAYBOOK) -i $(INVENTORY) playbooks/site.yml dr-drill.yml
+	$(ANSIBLE_PLAYBOOK) -i $(INVENTORY) playbooks/site.yml dr-drill.yml $(DRILL_ARGS)
 
 ## test: everything CI runs (unit, lint, sanity, molecule, the drill)
 test:

@@ -55,10 +55,11 @@ slowest_first="molecule/walg molecule/patroni drill molecule/redis_cluster molec
 run_lab_job() {
   case "$1" in
     drill)
-      # The README's first command, end to end; then, on the same lab, the
-      # drill must refuse an estate that is not whole; then the lab is removed.
+      # The README's first command, end to end, telling a webhook on loopback
+      # when it starts and how it ends; then, on the same lab, the drill must
+      # refuse an estate that is not whole; then the lab is removed.
       local rc=0
-      make -C "$repo" drill || rc=$?
+      "$repo/tests/lab/drill-notices.sh" make -C "$repo" drill || rc=$?
       if [[ $rc -eq 0 ]]; then
         "$repo/tests/lab/drill-refusals.sh" || rc=$?
       fi

@@ -826,3 +826,107 @@ def render_svg(result):
         out.append('<text x="%d" y="%d" fill="#666666">no step was recorded</text>' % (_PLOT_X0, _TOP + 22))
     out.append('</svg>')
     return "\n".join(out) + "\n"
+
+
+# --- Notifications (plan §7) ----------------------------------------------------
+
+# The plan's customer templates (§7), word for word. A drill renders them
+# with its own values as a rehearsal: the notice goes to the internal
+# channels only, marked as a drill, never to customers.
+INITIAL_NOTICE = (
+    "Subject: Service Disruption Notice\n\n"
+    "We are currently experiencing a service disruption affecting {services}.\n"
+    "Our team is actively working on resolution.\n\n"
+    "Impact: {description}\n"
+    "Start Time: {time}\n"
+    "Expected Resolution: {eta}\n")
+RESOLUTION_NOTICE = (
+    "Subject: Service Restored\n\n"
+    "The service disruption has been resolved.\n"
+    "All systems are operational.\n\n"
+    "Duration: {duration}\n"
+    "Root Cause: {summary}\n")
+NOTICE_EVENTS = ("started", "finished")
+
+
+def _level(levels, mapping, key):
+    name = mapping.get(key)
+    if name not in levels:
+        raise DrillInputError("no incident level %r for a drill that %s (levels: %s)"
+                              % (name, key, ", ".join(sorted(levels)) or "none"))
+    level = levels[name] or {}
+    return name, list(level.get("notify") or []), level.get("channel") or ""
+
+
+def drill_notice(event, context, levels, level_for):
+    """The message a drill sends when it starts or ends.
+
+    event: 'started' or 'finished'. context: for 'started', a dict with
+    drill, estate, started (ISO 8601 or epoch), steps (planned step names)
+    and window_minutes (the announced window, the notice's expected
+    resolution); for 'finished', the drill_report result plus estate.
+    levels: the plan's incident levels ({'P3_minor': {'notify': [...],
+    'channel': ...}}); level_for maps 'started' and each outcome to one.
+    """
+    if event not in NOTICE_EVENTS:
+        raise DrillInputError("notice event %r: say one of %s" % (event, ", ".join(NOTICE_EVENTS)))
+    estate = context.get("estate") or "unnamed estate"
+    drill = context.get("drill") or "dr-drill"
+    started = parse_time(context["started"])
+    if event == "started":
+        steps = [str(s) for s in context.get("steps") or []]
+        window = to_number(context.get("window_minutes"), "window_minutes", allow_none=True)
+        level, notify, channel = _level(levels, level_for, "started")
+        eta = ("%s (end of the announced %s-minute window)" % (
+            iso(started + datetime.timedelta(minutes=window)), _num(window)) if window else "when the drill ends")
+        customer = INITIAL_NOTICE.format(
+            services=", ".join(steps) or "the estate's services",
+            description="planned DR drill on the %s estate: components are crashed on purpose and recovered; "
+                        "short write pauses are expected" % estate,
+            time=iso(started), eta=eta)
+        summary = "DR drill %s started on the %s estate at %s: %s planned" % (
+            drill, estate, iso(started), _plural(len(steps), "step"))
+        subject = "[DR drill, %s] %s started" % (estate, drill)
+        extra = {"planned_steps": steps}
+    else:
+        outcome = context.get("outcome")
+        if outcome not in OUTCOMES:
+            raise DrillInputError("a finished drill needs its outcome (%s), got %r" % (", ".join(OUTCOMES), outcome))
+        level, notify, channel = _level(levels, level_for, outcome)
+        counts = context.get("counts") or {}
+        steps = context.get("steps") or []
+        failed = []
+        for s in steps:
+            if s.get("status") == "failed":
+                why = [describe_verdict(v) for v in s.get("verdicts", []) if not v.get("met")]
+                failed.append("%s (%s)" % (s["name"], "; ".join(why) or s.get("detail") or "reported failed"))
+        not_run = [s["name"] for s in steps if s.get("status") == "not_run"]
+        impact = context.get("impact") or {}
+        lost = impact.get("acknowledged_writes_lost")
+        duration = human_seconds(context.get("duration_seconds"))
+        summary = "DR drill %s on the %s estate %s after %s: %d passed, %d failed, %d not run; %s" % (
+            drill, estate, outcome.upper(), duration, counts.get("passed", 0), counts.get("failed", 0),
+            counts.get("not_run", 0),
+            "data loss not measured" if lost is None else "%s lost" % _plural(lost, "acknowledged write"))
+        if failed:
+            summary += "; failed: " + ", ".join(failed)
+        if not_run:
+            summary += "; not run: " + ", ".join(not_run)
+        if outcome == "failed":
+            # Not every step showed its repair: no "all systems operational".
+            customer = INITIAL_NOTICE.format(
+                services=", ".join(s["name"] for s in steps if s.get("status") == "failed"),
+                description="the DR drill on the %s estate did not recover as the plan requires" % estate,
+                time=iso(started), eta="under investigation")
+        else:
+            customer = RESOLUTION_NOTICE.format(
+                duration=duration, summary="planned DR drill on the %s estate (%s)" % (estate, outcome))
+        subject = "[DR drill, %s] %s %s" % (estate, drill, outcome.upper())
+        extra = {"outcome": outcome, "counts": counts, "failed_steps": failed, "not_run_steps": not_run,
+                 "acknowledged_writes_lost": lost, "duration_seconds": context.get("duration_seconds")}
+    notice = {"event": event, "drill": drill, "estate": estate, "started": iso(started), "level": level,
+              "notify": notify, "channel": channel, "subject": subject, "summary": summary,
+              "customer_notice_rehearsal": customer,
+              "text": "%s\n%s\n\nCustomer notice (rehearsal, not sent to customers):\n%s" % (subject, summary, customer)}
+    notice.update(extra)
+    return notice

@@ -43,7 +43,7 @@ expect_refusal() {
   elif ! grep -q "the estate is not whole, so nothing was broken" "$log" || ! grep -qF -- "$says" "$log"; then
     echo "FAIL $name: exit $rc without the refusal naming '$says'; the end of its output:"
     tail -n 30 "$log"; failures=$((failures + 1))
-  elif grep -q "TASK \[Stop etcd on the leader\]\|TASK \[Crash Patroni" "$log"; then
+  elif grep -q "TASK \[Crash etcd on the leader\]\|TASK \[Crash Patroni" "$log"; then
     echo "FAIL $name: refused, but only after breaking something"; failures=$((failures + 1))
   elif [[ $before != "$after" || $before != *"['"* ]]; then
     echo "FAIL $name: leaders before ($before) and after ($after) differ or were not read"; failures=$((failures + 1))

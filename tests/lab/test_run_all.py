@@ -33,6 +33,8 @@ def fake_repo(tmp_path, failing=(), drill_rc=0, refusals_rc=0):
     executable(repo / "lab" / "lab", "exit 0")
     executable(repo / "tests" / "lab" / "drill-refusals.sh", 'echo "refusals checked" >> %s; exit %d'
                % (ran, refusals_rc))
+    # The notice check wraps the drill command; here it only runs it.
+    executable(repo / "tests" / "lab" / "drill-notices.sh", 'exec "$@"')
     cache = tmp_path / "cache"
     cache.mkdir()
     (cache / "lab-image.ref").write_text("lab:test\n")

@@ -432,3 +432,71 @@ def test_an_empty_drill_still_draws_a_timeline():
     root = svg_of()
     assert root.findall(".//%srect[@class='bar']" % SVG) == []
     assert "no step was recorded" in "".join(root.itertext())
+
+
+# --- Notifications ------------------------------------------------------------
+
+LEVELS = {"P1_critical": {"notify": ["CTO"], "channel": "phone + slack"},
+          "P2_major": {"notify": ["Engineering Team", "Support Team"], "channel": "slack + email"},
+          "P3_minor": {"notify": ["On-call Engineer"], "channel": "slack"}}
+LEVEL_FOR = {"started": "P3_minor", "passed": "P3_minor", "incomplete": "P3_minor", "failed": "P2_major"}
+
+
+def finished(*steps):
+    result = build(*steps)
+    result["estate"] = "lab"
+    return result
+
+
+def test_start_notice_renders_the_plans_initial_template_with_the_window_as_eta():
+    notice = _drill.drill_notice("started", {"drill": "dr-drill", "estate": "lab", "started": START,
+                                             "steps": ["etcd leader loss", "database primary crash"],
+                                             "window_minutes": 30}, LEVELS, LEVEL_FOR)
+    assert notice["level"] == "P3_minor" and notice["notify"] == ["On-call Engineer"]
+    text = notice["customer_notice_rehearsal"]
+    assert text.startswith("Subject: Service Disruption Notice\n")
+    assert "affecting etcd leader loss, database primary crash." in text
+    assert "Start Time: 2026-11-26T10:00:00.000000Z" in text
+    assert "Expected Resolution: 2026-11-26T10:30:00.000000Z (end of the announced 30-minute window)" in text
+    assert notice["subject"] == "[DR drill, lab] dr-drill started"
+    assert "rehearsal, not sent to customers" in notice["text"]
+
+
+def test_passed_drill_renders_the_resolution_notice_with_the_measured_duration():
+    notice = _drill.drill_notice("finished", finished(step(tier="critical", measured={"rto_seconds": 2.5})),
+                                 LEVELS, LEVEL_FOR)
+    assert notice["outcome"] == "passed" and notice["level"] == "P3_minor"
+    assert "All systems are operational." in notice["customer_notice_rehearsal"]
+    assert "Duration: 10.0 min" in notice["customer_notice_rehearsal"]
+    assert notice["summary"].startswith("DR drill d on the lab estate PASSED after 10.0 min: 1 passed, 0 failed")
+
+
+def test_failed_drill_never_claims_systems_are_operational_and_names_the_miss():
+    notice = _drill.drill_notice("finished", finished(
+        step(name="db crash", tier="critical", measured={"rto_seconds": 4000}),
+        step(name="restore", status="not_run", detail="no restore host")), LEVELS, LEVEL_FOR)
+    assert notice["level"] == "P2_major" and notice["notify"] == ["Engineering Team", "Support Team"]
+    assert "All systems are operational" not in notice["text"]
+    assert "Expected Resolution: under investigation" in notice["customer_notice_rehearsal"]
+    assert notice["failed_steps"] == ["db crash (RTO critical 4000.0 s vs 3600 s: MISSED)"]
+    assert notice["not_run_steps"] == ["restore"]
+    assert "FAILED" in notice["subject"]
+
+
+def test_measured_data_loss_is_in_the_summary():
+    notice = _drill.drill_notice("finished", finished(step(measured={"acknowledged_writes_lost": 2})),
+                                 LEVELS, LEVEL_FOR)
+    assert notice["acknowledged_writes_lost"] == 2 and "2 acknowledged writes lost" in notice["summary"]
+    notice = _drill.drill_notice("finished", finished(step()), LEVELS, LEVEL_FOR)
+    assert "data loss not measured" in notice["summary"]
+
+
+@pytest.mark.parametrize("event,context,levels,message", [
+    ("begun", {"started": START}, LEVELS, "notice event 'begun'"),
+    ("finished", {"started": START}, LEVELS, "needs its outcome"),
+    ("started", {"started": START}, {}, "no incident level 'P3_minor'"),
+    ("started", {"started": "2026-11-26 10:00"}, LEVELS, "without a time zone"),
+])
+def test_bad_notice_input_is_refused_with_the_reason(event, context, levels, message):
+    with pytest.raises(_drill.DrillInputError, match=message):
+        _drill.drill_notice(event, context, levels, LEVEL_FOR)
