@@ -644,18 +644,24 @@ def render_markdown(result):
     return "\n".join(lines) + "\n"
 
 
+def failure_reasons(steps):
+    """'name (why)' for each failed step: its missed objectives, else its detail."""
+    reasons = []
+    for s in steps:
+        if s.get("status") != "failed":
+            continue
+        why = [describe_verdict(v) for v in s.get("verdicts", []) if not v.get("met")]
+        reasons.append("%s (%s)" % (s["name"], "; ".join(why) or s.get("detail") or "reported failed"))
+    return reasons
+
+
 def failure_message(result, fail_on_failed_step=True, allow_incomplete=False):
     """What the task says when it fails, or None when the outcome is accepted."""
     steps = result["steps"]
     not_run = ["%s (%s)" % (s["name"], s["detail"] or "no reason given") for s in steps if s["status"] == "not_run"]
     not_run_text = "%s not run: %s" % (_plural(len(not_run), "step"), ", ".join(not_run))
     if result["outcome"] == "failed" and fail_on_failed_step:
-        failed = []
-        for s in steps:
-            if s["status"] != "failed":
-                continue
-            why = [describe_verdict(v) for v in s["verdicts"] if not v["met"]] or [s["detail"] or "reported failed"]
-            failed.append("%s (%s)" % (s["name"], "; ".join(why)))
+        failed = failure_reasons(steps)
         message = "drill failed: %s failed: %s" % (_plural(len(failed), "step"), ", ".join(failed))
         return message + ("; also %s" % not_run_text if not_run else "")
     if result["outcome"] == "incomplete" and not allow_incomplete:
@@ -895,11 +901,7 @@ def drill_notice(event, context, levels, level_for):
         level, notify, channel = _level(levels, level_for, outcome)
         counts = context.get("counts") or {}
         steps = context.get("steps") or []
-        failed = []
-        for s in steps:
-            if s.get("status") == "failed":
-                why = [describe_verdict(v) for v in s.get("verdicts", []) if not v.get("met")]
-                failed.append("%s (%s)" % (s["name"], "; ".join(why) or s.get("detail") or "reported failed"))
+        failed = failure_reasons(steps)
         not_run = [s["name"] for s in steps if s.get("status") == "not_run"]
         impact = context.get("impact") or {}
         lost = impact.get("acknowledged_writes_lost")
