@@ -239,6 +239,128 @@ def _impact(steps):
     return impact
 
 
+# --- Write probe ----------------------------------------------------------------
+
+PROBE_STEP = "database writes through the load balancer (whole drill)"
+PROBE_WAIT_CHECK = "writes acknowledged again (the write probe's longest wait)"
+PROBE_LOST_CHECK = "acknowledged writes lost"
+_PROBE_STEP_KEYS = ("probe_limit_seconds", "probe_lost_limit")
+
+
+def _epoch(value):
+    return parse_time(value).timestamp()
+
+
+def probe_window(probe, start, end):
+    """What the write probe saw between start and end (epoch seconds).
+
+    The longest wait counts the window's edges. A window the probe did not
+    run through from start to end was not measured: its figures are None.
+    """
+    if not probe or not (probe["started_at"] <= start and end <= probe["ended_at"]):
+        return {"covered": False, "acknowledged": None, "longest_gap_seconds": None, "lost": None,
+                "lost_span_seconds": None}
+    acks = [at for at in probe["ack_times"] if start <= at <= end]
+    points = [start] + acks + [end]
+    gap = max(after - before for before, after in zip(points, points[1:]))
+    lost_times = probe.get("lost_times")
+    lost = None if lost_times is None else [at for at in lost_times if start <= at <= end]
+    return {
+        "covered": True,
+        "acknowledged": len(acks),
+        "longest_gap_seconds": round(gap, 3),
+        "lost": None if lost is None else len(lost),
+        "lost_span_seconds": None if lost is None else (round(lost[-1] - lost[0], 3) if lost else 0.0),
+    }
+
+
+def _probe_keys(step, default_lost_limit):
+    limit = step.get("probe_limit_seconds")
+    lost_limit = step.get("probe_lost_limit", default_lost_limit)
+    where = "step %r" % step.get("name")
+    limit = to_number(limit, "%s: probe_limit_seconds" % where, allow_none=True)
+    lost_limit = to_number(lost_limit, "%s: probe_lost_limit" % where)
+    return limit, lost_limit
+
+
+def apply_probe(steps, probe, probe_error=None, lost_limit=0):
+    """Give every step that ran the write probe's view of its own time span.
+
+    probe is the probe's summary (dr_write_probe.py: ack_times, lost_times,
+    writable_members, started_at, ended_at), or None when it left no record
+    (probe_error says why). Each step with started/finished gets, in
+    measured, the longest wait for an acknowledged write, the writes
+    acknowledged and lost in its span; a step with probe_limit_seconds also
+    gets two checks: the longest wait within that limit (its recovery time)
+    and lost writes within probe_lost_limit (default lost_limit). A step that needs
+    the probe when there is no record fails those checks (not measured).
+
+    A drill-wide step is added: no two writable primaries at any time and no
+    acknowledged write lost anywhere, including between steps.
+    """
+    if not isinstance(steps, list):
+        raise DrillInputError("steps must be a list, not %r" % (steps,))
+    out = []
+    for step in steps:
+        if not isinstance(step, dict):
+            out.append(step)
+            continue
+        step = dict(step)
+        limit, step_lost_limit = _probe_keys(step, lost_limit)
+        for key in _PROBE_STEP_KEYS:
+            step.pop(key, None)
+        ran = step.get("status") != "not_run" and step.get("started") is not None and step.get("finished") is not None
+        if not ran:
+            out.append(step)
+            continue
+        view = probe_window(probe, _epoch(step["started"]), _epoch(step["finished"]))
+        if view["covered"]:
+            measured = dict(step.get("measured") or {})
+            measured.update({
+                "unavailable_seconds": view["longest_gap_seconds"],
+                "acknowledged_writes_checked": view["acknowledged"],
+            })
+            if view["lost"] is not None:
+                measured["acknowledged_writes_lost"] = view["lost"]
+                measured["lost_span_seconds"] = view["lost_span_seconds"]
+                # The real RPO of a database step: the span its lost writes cover.
+                if step.get("data_class") == "database" and measured.get("rpo_seconds") is None:
+                    measured["rpo_seconds"] = view["lost_span_seconds"]
+            step["measured"] = measured
+        if limit is not None:
+            step["checks"] = list(step.get("checks") or []) + [
+                {"name": PROBE_WAIT_CHECK, "measured": view["longest_gap_seconds"], "limit": limit, "unit": "s",
+                 "recovery": True},
+                {"name": PROBE_LOST_CHECK, "measured": view["lost"], "limit": step_lost_limit, "unit": "writes"},
+            ]
+        out.append(step)
+    if probe is None:
+        if probe_error:
+            out.append({"name": PROBE_STEP, "status": "failed",
+                        "detail": "the write probe left no record: %s" % probe_error})
+        return out
+    members = [count for at, count in probe.get("writable_members") or []]
+    lost_times = probe.get("lost_times")
+    gap_from = probe.get("longest_gap_from")
+    out.append({
+        "name": PROBE_STEP,
+        "status": "passed",
+        "started": probe["started_at"],
+        "finished": probe["ended_at"],
+        "detail": "%d writes acknowledged, %s lost; longest wait %s s (from %s s after the probe started); "
+                  "at most %s member(s) accepted writes at once" % (
+                      len(probe["ack_times"]), "not checked how many were" if lost_times is None else len(lost_times),
+                      _num(probe.get("longest_gap_seconds")), _num(gap_from),
+                      "(not watched)" if not members else max(members)),
+        "checks": [
+            {"name": "acknowledged writes lost, whole drill",
+             "measured": None if lost_times is None else len(lost_times), "limit": lost_limit, "unit": "writes"},
+        ] + ([{"name": "members accepting writes at once", "measured": max(members), "limit": 1,
+               "unit": "members"}] if members else []),
+    })
+    return out
+
+
 def build_result(name, started, finished, steps, objectives, scenario=""):
     if not isinstance(steps, list):
         raise DrillInputError("steps must be a list, not %r" % (steps,))

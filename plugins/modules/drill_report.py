@@ -58,6 +58,10 @@ options:
         C(detail), C(tier) (the RTO class of C(measured.rto_seconds)),
         C(data_class) (the RPO class of C(measured.rpo_seconds)), C(measured)
         and C(checks).
+      - With O(probe_summary), a step may also carry C(probe_limit_seconds)
+        (the longest the write probe may wait for an acknowledgement during
+        the step) and C(probe_lost_limit) (acknowledged writes the step may
+        lose; default O(lost_writes_limit)).
       - C(measured) is a dict of what the step measured. The report reads
         C(rto_seconds), C(rpo_seconds), C(unavailable_seconds) (how long
         users could not use the service), C(acknowledged_writes_lost)
@@ -96,6 +100,26 @@ options:
         writing the report and names the steps that were not run and why.
     type: bool
     default: false
+  probe_summary:
+    description:
+      - Path, on the host the module runs on, of the summary the collection's
+        write probe (C(dr_write_probe.py)) wrote after running through the
+        whole drill.
+      - Every step with C(started) and C(finished) then gets the probe's view
+        of its span in C(measured) (C(unavailable_seconds), the longest wait
+        for an acknowledged write; C(acknowledged_writes_checked);
+        C(acknowledged_writes_lost) and C(lost_span_seconds), the real RPO);
+        a step with C(probe_limit_seconds) gets two checks from it, the
+        longest wait (its recovery time) and the writes lost.
+      - One more step judges the whole drill, gaps between steps included, on
+        acknowledged writes lost (at most O(lost_writes_limit)) and on members
+        accepting writes at once (never more than one, when the probe watched the members).
+      - A missing or unreadable summary fails that step and every check that needed the probe.
+    type: path
+  lost_writes_limit:
+    description: Acknowledged writes the drill may lose (0 with synchronous or quorum commit).
+    type: int
+    default: 0
   backup_results:
     description:
       - Backup runs to compute the backup success rate from, each a dict with
@@ -290,6 +314,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fulexo.dr.plugins.module_utils._drill import (
     DrillInputError,
+    apply_probe,
     build_result,
     failure_message,
     history_entry,
@@ -336,6 +361,21 @@ def append_history(path, entry):
         handle.write(line)
 
 
+def read_probe(path):
+    """The probe's summary, or None and why there is none."""
+    try:
+        with open(path) as handle:
+            probe = json.load(handle)
+    except (IOError, OSError) as exc:
+        return None, "cannot read %s: %s" % (path, exc.strerror or exc)
+    except ValueError as exc:
+        return None, "%s is not the probe's JSON summary: %s" % (path, exc)
+    missing = [key for key in ("started_at", "ended_at", "ack_times") if key not in (probe if isinstance(probe, dict) else {})]
+    if missing:
+        return None, "%s lacks %s" % (path, ", ".join(missing))
+    return probe, None
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -349,6 +389,8 @@ def main():
             fail_on_failed_step=dict(type="bool", default=True),
             allow_incomplete=dict(type="bool", default=False),
             backup_results=dict(type="list", elements="dict"),
+            probe_summary=dict(type="path"),
+            lost_writes_limit=dict(type="int", default=0),
             sla_percent=dict(type="float", default=99.9),
         ),
         supports_check_mode=True,
@@ -360,8 +402,12 @@ def main():
     finished = params["finished"]
     if finished is None:
         finished = datetime.datetime.now(datetime.timezone.utc).isoformat()
+    steps = params["steps"]
     try:
-        result = build_result(name, params["started"], finished, params["steps"], params["objectives"],
+        if params["probe_summary"]:
+            probe, probe_error = read_probe(params["probe_summary"])
+            steps = apply_probe(steps, probe, probe_error, params["lost_writes_limit"])
+        result = build_result(name, params["started"], finished, steps, params["objectives"],
                               params["scenario"])
         backups = summarize_backups(params["backup_results"])
     except DrillInputError as exc:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the drill command it is given (`make drill`) with a webhook receiver
 # on loopback as the drill's notice channel, then checks that the drill said
-# when it started and that it passed. Usage: drill-notices.sh make -C REPO drill
+# when it started and how it ended (DRILL_OUTCOME, default passed).
+# Usage: drill-notices.sh make -C REPO drill
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 work="$(mktemp -d)"
@@ -17,7 +18,7 @@ rc=0
 "$@" || rc=$?
 kill "$receiver" 2>/dev/null; wait "$receiver" 2>/dev/null
 if [[ $rc -eq 0 ]]; then
-  python3 "$here/notice_receiver.py" check "$work/notices.jsonl" --outcome passed || rc=1
+  python3 "$here/notice_receiver.py" check "$work/notices.jsonl" --outcome "${DRILL_OUTCOME:-passed}" || rc=1
 fi
 rm -rf "$work"
 exit "$rc"

@@ -31,7 +31,7 @@ def fake_repo(tmp_path, failing=(), drill_rc=0, refusals_rc=0):
     (repo / "Makefile").write_text("drill:\n\t@echo start drill >> %s; sleep 1; echo end drill >> %s; exit %d\n"
                                    % (ran, ran, drill_rc))
     executable(repo / "lab" / "lab", "exit 0")
-    executable(repo / "tests" / "lab" / "drill-refusals.sh", 'echo "refusals checked" >> %s; exit %d'
+    executable(repo / "tests" / "lab" / "drill-checks.sh", 'echo "refusals checked" >> %s; exit %d'
                % (ran, refusals_rc))
     # The notice check wraps the drill command; here it only runs it.
     executable(repo / "tests" / "lab" / "drill-notices.sh", 'exec "$@"')

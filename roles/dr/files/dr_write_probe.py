@@ -104,6 +104,11 @@ def summarize(started, ended, acks, errors, primaries, lost=None):
         "lost_ids": None if lost is None else lost[:50],
         "lost_span_seconds": None if lost is None else (round(lost_at[-1] - lost_at[0], 3) if lost_at else 0.0),
         "lost_first_at": round(lost_at[0] - started, 3) if lost_at else None,
+        # Every acknowledgement's and every lost write's time (epoch seconds):
+        # a drill judges each of its steps on the part of the record it covers.
+        "ack_times": [round(at, 3) for ident, at in acks],
+        "lost_times": None if lost is None else [round(at, 3) for at in lost_at],
+        "writable_members": [[round(at, 3), count] for at, count in primaries],
         "per_second": per_second(started, ended, [at for ident, at in acks], errors, primaries),
     }
 
