@@ -53,8 +53,11 @@ def test_every_job_runs_two_at_a_time_and_the_stages_pass(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     events = ran.read_text().splitlines()
     started = [e.split()[1] for e in events if e.startswith("start")]
-    # The unknown scenario first, then slowest first.
-    assert started == ["brand_new", "walg", "drill", "etcd"]
+    # The unknown scenario first, then slowest first. Jobs started together
+    # write their "start" lines in whatever order the machine runs them, so
+    # each pair launched together is compared as a set.
+    assert len(started) == 4
+    assert set(started[:2]) == {"brand_new", "walg"} and set(started[2:]) == {"drill", "etcd"}
     # Two ran at once: the second started before the first ended.
     assert events.index("start walg") < events.index("end brand_new")
     assert "  molecule   PASS" in out.stdout and "  drill      PASS" in out.stdout
