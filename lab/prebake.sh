@@ -16,7 +16,8 @@ LAB_IMAGE_REPO="${LAB_PREBAKED_REPO:-fulexo-dr/lab}"
 # walg's restore entry point, monitoring), and Patroni's pinned venv.
 packages=(postgresql-15 postgresql-client-15 python3-venv python3-psycopg2 python3-packaging
           etcd-server etcd-client python3-cryptography haproxy redis-server redis-tools
-          prometheus prometheus-alertmanager prometheus-node-exporter)
+          prometheus prometheus-alertmanager prometheus-node-exporter
+          prometheus-postgres-exporter prometheus-redis-exporter)
 patroni_version=$(sed -n 's/^patroni_version: *//p' "$REPO_ROOT/roles/patroni/defaults/main.yml")
 psycopg2_version=$(sed -n 's/^patroni_psycopg2_version: *//p' "$REPO_ROOT/roles/patroni/defaults/main.yml")
 [[ -n "$patroni_version" && -n "$psycopg2_version" ]] || die "cannot read the Patroni pins from roles/patroni/defaults/main.yml"
@@ -52,7 +53,8 @@ if ! docker exec -e DEBIAN_FRONTEND=noninteractive "$builder" bash -euo pipefail
     # The packages start their default instances (a single-node etcd, redis on
     # 6379, an empty haproxy) in every lab host; each role enables what its
     # host runs, so the image ships them disabled.
-    systemctl disable --now -q etcd redis-server haproxy prometheus prometheus-alertmanager prometheus-node-exporter
+    systemctl disable --now -q etcd redis-server haproxy prometheus prometheus-alertmanager prometheus-node-exporter \
+      prometheus-postgres-exporter prometheus-redis-exporter
     python3 -m venv /opt/patroni
     /opt/patroni/bin/pip install -q 'patroni[etcd3]==$patroni_version' 'psycopg2-binary==$psycopg2_version'
   " >"$FULEXO_CACHE/prebake.log" 2>&1; then

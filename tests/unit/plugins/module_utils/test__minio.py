@@ -2,6 +2,7 @@
 and MinIO (the pinned lab builds) on three sites: in sync, with the secondary
 stopped, and right after it returned."""
 
+import json
 import os
 
 import pytest
@@ -185,3 +186,27 @@ def test_listed_missing_versions_are_capped_counts_are_not():
     view = result["targets"][0]
     assert view["missing_count"] == 7 and len(view["missing"]) == 2
     assert view["missing"][0]["age"] >= view["missing"][1]["age"]
+
+
+def _unb64(part):
+    import base64
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def test_the_metrics_token_is_an_hs512_jwt_signed_by_the_users_own_secret():
+    import hashlib
+    import hmac
+    token = _minio.metrics_token("prometheus-reader", "s3cret-key", 4102444800)
+    header, claims, signature = token.split(".")
+    assert json.loads(_unb64(header)) == {"alg": "HS512", "typ": "JWT"}
+    assert json.loads(_unb64(claims)) == {"exp": 4102444800, "iss": "prometheus", "sub": "prometheus-reader"}
+    expected = hmac.new(b"s3cret-key", ("%s.%s" % (header, claims)).encode(), hashlib.sha512).digest()
+    assert _unb64(signature) == expected
+    # Same credentials, same token (idempotent converge); another secret, another token.
+    assert _minio.metrics_token("prometheus-reader", "s3cret-key", 4102444800) == token
+    assert _minio.metrics_token("prometheus-reader", "rotated", 4102444800) != token
+
+
+def test_the_metrics_token_needs_both_keys():
+    with pytest.raises(ValueError):
+        _minio.metrics_token("prometheus-reader", "", 4102444800)
