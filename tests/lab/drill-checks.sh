@@ -2,8 +2,9 @@
 # After the quarterly drill ran on the lab (`make drill`, its report in
 # RESULTS_DIR): its report must be consistent and show what the lab can
 # show; the monthly profile must run through ansible-runner (AWX's engine)
-# and be read back from the runner's artifacts; and the drill must refuse an
-# estate that is not whole. Usage: drill-checks.sh RESULTS_DIR
+# and be read back from the runner's artifacts; the plan's alerts must reach
+# their receiver when real faults cross them (tests/lab/alerts.yml); and the
+# drill must refuse an estate that is not whole. Usage: drill-checks.sh RESULTS_DIR
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 python="$repo/.venv/bin/python"
@@ -12,4 +13,7 @@ results=${1:?usage: drill-checks.sh RESULTS_DIR}
 "$python" "$repo/tests/lab/check_drill_report.py" "$results" --outcome incomplete --profile quarterly \
   --not-run "application restart procedure" --not-run "data-centre outage simulation (DR site activated)" || exit 1
 "$python" "$repo/tests/lab/drill_runner.py" "$repo" || exit 1
+# The plan's alerts on the same lab: real faults, notifications timed.
+(cd "$repo" && FULEXO_RESULTS_DIR="$results" .venv/bin/ansible-playbook -i inventories/lab/hosts.yml \
+  tests/lab/alerts.yml -e alerts_results_dir="$results") || exit 1
 "$repo/tests/lab/drill-refusals.sh"
