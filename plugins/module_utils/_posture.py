@@ -33,6 +33,7 @@ QUERIES = {
     "storage_links": "minio_node_replication_link_online",
     "services_down": "(up == 0) or (pg_up == 0) or (redis_up == 0)",
     "targets": "up",
+    "uptime_30d": "min(fulexo:job_uptime:ratio_30d)",
 }
 
 LEVELS = ("ok", "degraded", "critical")
@@ -186,8 +187,10 @@ def assess(answers, alerts, limits):
     # their service; the plan activates the DR team above the limit.
     down = sorted(({"job": _label(s, "job"), "host": _label(s, "host", "instance")}
                    for s in answers.get("services_down") or []), key=lambda d: (d["job"], d["host"]))
+    uptime = answers.get("uptime_30d") or []
     posture["services"] = {"watched": len(answers.get("targets") or []), "down": down,
-                           "limit": limits["services_down"]}
+                           "limit": limits["services_down"],
+                           "worst_job_uptime_30d_percent": round(_value(uptime[0]) * 100, 3) if uptime else None}
     if not answers.get("targets"):
         judge("services", "critical", "Prometheus scrapes nothing")
     elif len(down) > limits["services_down"]:
@@ -246,7 +249,10 @@ def table(report, pitr_window=None):
             len([s for s in checks["storage"]["sites"] if s["up"]]), len(checks["storage"]["sites"]),
             len([link for link in checks["storage"]["replication_links"] if link["online"]]),
             len(checks["storage"]["replication_links"])),
-        "services": "%d of %d down" % (len(checks["services"]["down"]), checks["services"]["watched"]),
+        "services": "%d of %d down; worst job's 30-day uptime %s" % (
+            len(checks["services"]["down"]), checks["services"]["watched"],
+            "-" if checks["services"]["worst_job_uptime_30d_percent"] is None
+            else "%.3f %%" % checks["services"]["worst_job_uptime_30d_percent"]),
     }
     if pitr_window:
         details["backup"] += "; restores to %s .. %s" % (pitr_window.get("earliest") or "-",

@@ -34,6 +34,7 @@ def healthy():
         "storage_links": [sample(1, host="minio1", site="primary", endpoint="minio%d:9000" % i) for i in (2, 3)],
         "services_down": [],
         "targets": [sample(1, job="node", host="pg1")] * 20,
+        "uptime_30d": [sample(0.99951)],
     }
 
 
@@ -46,6 +47,7 @@ def test_a_healthy_estate_is_ok(healthy):
     lines = _posture.table(report, {"earliest": "2026-12-01T00:00:00Z", "latest": "2026-12-02T12:00:00Z"})
     assert lines[0] == "DR posture: OK"
     assert "newest 1h30m old (limit 1d01h); restores to 2026-12-01T00:00:00Z .. 2026-12-02T12:00:00Z" in lines[1]
+    assert "0 of 20 down; worst job's 30-day uptime 99.951 %" in lines[9]
     assert lines[-1] == "  alerts firing: 0"
 
 
