@@ -3,8 +3,9 @@
 # RESULTS_DIR): its report must be consistent and show what the lab can
 # show; the monthly profile must run through ansible-runner (AWX's engine)
 # and be read back from the runner's artifacts; the plan's alerts must reach
-# their receiver when real faults cross them (tests/lab/alerts.yml); and the
-# drill must refuse an estate that is not whole. Usage: drill-checks.sh RESULTS_DIR
+# their receiver when real faults cross them (tests/lab/alerts.yml), and bad
+# monitoring input be refused; and the drill must refuse an estate that is
+# not whole. Usage: drill-checks.sh RESULTS_DIR
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 python="$repo/.venv/bin/python"
@@ -16,4 +17,5 @@ results=${1:?usage: drill-checks.sh RESULTS_DIR}
 # The plan's alerts on the same lab: real faults, notifications timed.
 (cd "$repo" && FULEXO_RESULTS_DIR="$results" .venv/bin/ansible-playbook -i inventories/lab/hosts.yml \
   tests/lab/alerts.yml -e alerts_results_dir="$results") || exit 1
+FULEXO_RESULTS_DIR="$results" "$repo/tests/lab/monitoring-refusals.sh" || exit 1
 "$repo/tests/lab/drill-refusals.sh"
