@@ -4,8 +4,9 @@
 # show; the monthly profile must run through ansible-runner (AWX's engine)
 # and be read back from the runner's artifacts; the plan's alerts must reach
 # their receiver when real faults cross them (tests/lab/alerts.yml), and bad
-# monitoring input be refused; and the drill must refuse an estate that is
-# not whole. Usage: drill-checks.sh RESULTS_DIR
+# monitoring input be refused; the application tier must survive its faults
+# (tests/lab/app-tier.sh); and the drill must refuse an estate that is not
+# whole. Usage: drill-checks.sh RESULTS_DIR
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 python="$repo/.venv/bin/python"
@@ -18,4 +19,7 @@ results=${1:?usage: drill-checks.sh RESULTS_DIR}
 (cd "$repo" && FULEXO_RESULTS_DIR="$results" .venv/bin/ansible-playbook -i inventories/lab/hosts.yml \
   tests/lab/alerts.yml -e alerts_results_dir="$results") || exit 1
 FULEXO_RESULTS_DIR="$results" "$repo/tests/lab/monitoring-refusals.sh" || exit 1
+# The application tier: an instance and a worker killed under load, the
+# application runbook, degraded mode, bad input.
+FULEXO_RESULTS_DIR="$results" "$repo/tests/lab/app-tier.sh" || exit 1
 "$repo/tests/lab/drill-refusals.sh"
