@@ -55,7 +55,7 @@ def test_the_rules_load(rendered):
     run = subprocess.run([tool("promtool"), "check", "rules", str(rendered / "rules.yml")],
                          capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "SUCCESS: 19 rules found" in run.stdout
+    assert "SUCCESS: 23 rules found" in run.stdout
 
 
 def test_every_alert_fires_over_its_threshold_and_not_under_it(rendered):
