@@ -7,8 +7,8 @@ INVENTORY ?= inventories/lab/hosts.yml
 ## drill: build the lab if needed, converge it, run the DR drill
 ## (DRILL_PROFILE: monthly, quarterly or annual; DRILL_ARGS: extra arguments,
 ## e.g. -e dr_drill_notify_webhook_url=...)
-## The lab has no DR site to activate yet, and the drill does not yet restart
-## the application tier: those steps are reported "not run" and the lab accepts the incomplete outcome
+## The lab has no DR site to activate yet: that step is reported "not run"
+## and the lab accepts the incomplete outcome
 ## (a failed step still fails the run).
 DRILL_PROFILE ?= quarterly
 drill: lab-up

@@ -22,7 +22,9 @@ import time
 import ansible_runner
 
 REPORT_TASK = "Judge the steps against the objectives and write the report"
-NOT_RUN = ["application restart procedure"]
+# Every step of the monthly profile runs on the lab (switchover, application, restore).
+NOT_RUN = []
+OUTCOME = "passed"
 
 
 def main():
@@ -59,8 +61,8 @@ def main():
         problems.append("the artifacts hold no result of the task %r" % REPORT_TASK)
     else:
         res = report[-1]
-        if res.get("outcome") != "incomplete":
-            problems.append("the report task's outcome is %r, expected 'incomplete'" % res.get("outcome"))
+        if res.get("outcome") != OUTCOME:
+            problems.append("the report task's outcome is %r, expected %r" % (res.get("outcome"), OUTCOME))
         if not os.path.isfile(res.get("json_path", "")):
             problems.append("the report the task names (%s) does not exist" % res.get("json_path"))
         else:
@@ -71,7 +73,7 @@ def main():
             ran = sorted(s["name"] for s in written["steps"] if s["status"] != "not_run")
             print("drill through ansible-runner: %s in %.0f s; ran %s" % (written["outcome"], took, ", ".join(ran)))
     check = subprocess.run([sys.executable, os.path.join(repo, "tests", "lab", "check_drill_report.py"), results,
-                            "--outcome", "incomplete", "--profile", "monthly"]
+                            "--outcome", OUTCOME, "--profile", "monthly"]
                            + [arg for name in NOT_RUN for arg in ("--not-run", name)], check=False)
     if check.returncode:
         problems.append("the monthly report is not consistent (above)")

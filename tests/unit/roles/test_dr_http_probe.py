@@ -1,0 +1,64 @@
+"""The drill's user-facing probe: how long users saw failures, and that it
+really fails on answers that are not 2xx and on no answer at all."""
+
+import http.server
+import importlib.util
+import json
+import os
+import threading
+
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+SPEC = importlib.util.spec_from_file_location(
+    "dr_http_probe", os.path.join(REPO_ROOT, "roles", "dr", "files", "dr_http_probe.py"))
+probe = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(probe)
+
+
+def test_longest_failure_runs_from_the_first_failure_to_the_next_success():
+    samples = [(10.0, True), (10.1, False), (10.2, False), (10.9, True), (11.0, False), (11.1, True)]
+    assert probe.longest_failure(samples) == 0.8
+
+
+def test_a_failure_that_lasts_to_the_end_counts_up_to_the_last_sample():
+    assert probe.longest_failure([(1.0, True), (2.0, False), (5.5, False)]) == 3.5
+
+
+def test_no_failure_is_zero():
+    assert probe.longest_failure([(1.0, True), (2.0, True)]) == 0.0
+    assert probe.longest_failure([]) == 0.0
+
+
+class _Flaky(http.server.BaseHTTPRequestHandler):
+    answers = []
+
+    def do_GET(self):  # noqa: N802 (the stdlib's name)
+        code = self.answers.pop(0) if self.answers else 200
+        self.send_response(code)
+        self.end_headers()
+
+    def log_message(self, *_args):
+        pass
+
+
+def test_a_run_counts_5xx_answers_as_failures(tmp_path):
+    _Flaky.answers = [200, 503, 502, 200]
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Flaky)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        out = tmp_path / "summary.json"
+        url = "http://127.0.0.1:%d/health" % server.server_port
+        assert probe.main(["probe", "--url", url, "--rate", "50", "--duration", "0.3", "--output", str(out)]) == 0
+    finally:
+        server.shutdown()
+    summary = json.loads(out.read_text())
+    assert summary["failed"] == 2 and [f[1] for f in summary["failures"]] == [503, 502]
+    assert summary["requests"] >= 4 and summary["longest_failure_seconds"] > 0
+
+
+def test_no_answer_at_all_is_a_failure(tmp_path):
+    out = tmp_path / "summary.json"
+    # Port 9 (discard) on loopback: nothing listens there.
+    probe.main(["probe", "--url", "http://127.0.0.1:9/", "--rate", "20", "--duration", "0.2", "--output", str(out)])
+    summary = json.loads(out.read_text())
+    assert summary["requests"] > 0 and summary["failed"] == summary["requests"]
+    assert {f[1] for f in summary["failures"]} == {0}
