@@ -232,6 +232,12 @@ def _impact(steps):
         checked = [s["measured"].get("acknowledged_writes_checked") for s in measuring]
         if checked and all(c is not None for c in checked):
             impact["acknowledged_writes_checked"] = sum(checked)
+    users = [s for s in steps if s["measured"].get("user_requests") is not None]
+    impact["user_requests"] = sum(s["measured"]["user_requests"] for s in users) if users else None
+    impact["user_requests_failed"] = sum(s["measured"].get("user_requests_failed") or 0 for s in users) if users else None
+    impact["user_unavailable_seconds"] = round(sum(s["measured"].get("user_unavailable_seconds") or 0
+                                                   for s in users), 3) if users else None
+    impact["users_measured_by"] = [s["name"] for s in users]
     unavailable = [s for s in steps if s["measured"].get("unavailable_seconds") is not None]
     if unavailable:
         impact["unavailable_seconds"] = round(sum(s["measured"]["unavailable_seconds"] for s in unavailable), 3)
@@ -358,6 +364,56 @@ def apply_probe(steps, probe, probe_error=None, lost_limit=0):
         ] + ([{"name": "members accepting writes at once", "measured": max(members), "limit": 1,
                "unit": "members"}] if members else []),
     })
+    return out
+
+
+# --- User-facing probe ------------------------------------------------------------
+
+def user_probe_window(summary, start, end):
+    """What the user-facing probe (dr_http_probe.py) saw between start and end.
+
+    summary holds per-second counts ("seconds": [second, requests, failed])
+    and the failing spans ("spans": [from, to], from a failed answer to the
+    next good one). A window the probe did not cover from start to end was
+    not measured: its figures are None.
+    """
+    if not summary or not (summary["started_at"] <= start and end <= summary["ended_at"]):
+        return {"covered": False, "requests": None, "failed": None, "longest_failure_seconds": None}
+    # The seconds that overlap [start, end).
+    rows = [row for row in summary.get("seconds") or [] if start - 1 < row[0] < end]
+    longest = 0.0
+    for began, ended in summary.get("spans") or []:
+        overlap = min(ended, end) - max(began, start)
+        longest = max(longest, overlap)
+    return {
+        "covered": True,
+        "requests": sum(row[1] for row in rows),
+        "failed": sum(row[2] for row in rows),
+        "longest_failure_seconds": round(longest, 3),
+    }
+
+
+def apply_user_probe(steps, summary):
+    """Give every step that ran what users saw through the load balancer in its span.
+
+    Adds measured.user_requests, user_requests_failed and
+    user_unavailable_seconds beside the database figures; a step that
+    measured them itself (the application step) keeps its own.
+    """
+    out = []
+    for step in steps:
+        ran = isinstance(step, dict) and step.get("status") != "not_run" \
+            and step.get("started") is not None and step.get("finished") is not None
+        if not ran or "user_requests" in (step.get("measured") or {}):
+            out.append(step)
+            continue
+        view = user_probe_window(summary, _epoch(step["started"]), _epoch(step["finished"]))
+        if view["covered"]:
+            step = dict(step)
+            step["measured"] = dict(step.get("measured") or {}, user_requests=view["requests"],
+                                    user_requests_failed=view["failed"],
+                                    user_unavailable_seconds=view["longest_failure_seconds"])
+        out.append(step)
     return out
 
 
@@ -743,6 +799,10 @@ def render_markdown(result):
     else:
         lines.append("- User-facing unavailability: %s (measured by: %s)" % (
             human_seconds(impact["unavailable_seconds"]), ", ".join(impact["unavailability_measured_by"])))
+    if impact.get("user_requests") is not None:
+        lines.append("- Through the load balancer: %d of %d requests failed, %s failing in all (measured by: %s)" % (
+            impact["user_requests_failed"], impact["user_requests"], human_seconds(impact["user_unavailable_seconds"]),
+            ", ".join(impact["users_measured_by"])))
     lines += ["- Recovery point of %s: %s (objective %s s for %s)" % (
         s["name"], _quantity(v["measured"], "s"), _num(v["limit"]), v["class"]) for s, v in rpo]
     lines += ["", "### Action Items"]

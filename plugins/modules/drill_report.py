@@ -116,6 +116,18 @@ options:
         accepting writes at once (never more than one, when the probe watched the members).
       - A missing or unreadable summary fails that step and every check that needed the probe.
     type: path
+  user_probe_summary:
+    description:
+      - Path, on the host the module runs on, of the summary the collection's
+        user-facing probe (C(dr_http_probe.py)) wrote after asking the
+        application's health through its load balancer for the whole drill.
+      - Every step with C(started) and C(finished) then also gets, in
+        C(measured), the requests sent in its span (C(user_requests)), those
+        that failed (C(user_requests_failed)) and the longest failing span
+        (C(user_unavailable_seconds)); a step that measured them itself keeps
+        its own. The report's impact gives the totals.
+      - An unreadable summary is reported as a warning, not judged.
+    type: path
   lost_writes_limit:
     description: Acknowledged writes the drill may lose (0 with synchronous or quorum commit).
     type: int
@@ -315,6 +327,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fulexo.dr.plugins.module_utils._drill import (
     DrillInputError,
     apply_probe,
+    apply_user_probe,
     build_result,
     failure_message,
     history_entry,
@@ -376,6 +389,22 @@ def read_probe(path):
     return probe, None
 
 
+def read_user_probe(path):
+    """The user-facing probe's summary, or None and why there is none."""
+    try:
+        with open(path) as handle:
+            summary = json.load(handle)
+    except (IOError, OSError) as exc:
+        return None, "cannot read %s: %s" % (path, exc.strerror or exc)
+    except ValueError as exc:
+        return None, "%s is not the user-facing probe's JSON summary: %s" % (path, exc)
+    missing = [key for key in ("started_at", "ended_at", "seconds", "spans")
+               if key not in (summary if isinstance(summary, dict) else {})]
+    if missing:
+        return None, "%s lacks %s" % (path, ", ".join(missing))
+    return summary, None
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -390,6 +419,7 @@ def main():
             allow_incomplete=dict(type="bool", default=False),
             backup_results=dict(type="list", elements="dict"),
             probe_summary=dict(type="path"),
+            user_probe_summary=dict(type="path"),
             lost_writes_limit=dict(type="int", default=0),
             sla_percent=dict(type="float", default=99.9),
         ),
@@ -407,6 +437,12 @@ def main():
         if params["probe_summary"]:
             probe, probe_error = read_probe(params["probe_summary"])
             steps = apply_probe(steps, probe, probe_error, params["lost_writes_limit"])
+        if params["user_probe_summary"]:
+            users, users_error = read_user_probe(params["user_probe_summary"])
+            if users is None:
+                module.warn("the user-facing probe's record is not used: %s" % users_error)
+            else:
+                steps = apply_user_probe(steps, users)
         result = build_result(name, params["started"], finished, steps, params["objectives"],
                               params["scenario"])
         backups = summarize_backups(params["backup_results"])

@@ -24,17 +24,33 @@ def get(url, timeout):
         return 0
 
 
-def longest_failure(samples):
-    """Longest time from a failed answer to the next good one (or the last sample)."""
-    longest, since = 0.0, None
+def failing_spans(samples):
+    """[from, to] of each run of failed answers: from the first failure to the next good answer (or the last sample)."""
+    spans, since = [], None
     for moment, ok in samples:
         if not ok and since is None:
             since = moment
         elif ok and since is not None:
-            longest, since = max(longest, moment - since), None
+            spans.append([round(since, 3), round(moment, 3)])
+            since = None
     if since is not None and samples:
-        longest = max(longest, samples[-1][0] - since)
-    return round(longest, 3)
+        spans.append([round(since, 3), round(samples[-1][0], 3)])
+    return spans
+
+
+def longest_failure(samples):
+    """Longest time from a failed answer to the next good one (or the last sample)."""
+    return round(max([to - since for since, to in failing_spans(samples)] or [0.0]), 3)
+
+
+def per_second(samples):
+    """[second, requests, failed] for each second with a request, so a drill step can count its own span."""
+    rows = {}
+    for moment, ok in samples:
+        row = rows.setdefault(int(moment), [int(moment), 0, 0])
+        row[1] += 1
+        row[2] += 0 if ok else 1
+    return [rows[second] for second in sorted(rows)]
 
 
 def main(argv):
@@ -69,8 +85,10 @@ def main(argv):
         "ended_at": time.time(),
         "requests": len(samples),
         "failed": len(failures),
-        "failures": failures[:500],
+        "failures": failures[:5000],
         "longest_failure_seconds": longest_failure(samples),
+        "spans": failing_spans(samples),
+        "seconds": per_second(samples),
         "p99_ms": round(times[int(0.99 * (len(times) - 1))] * 1000, 1) if times else None,
     }
     with open(args.output, "w") as handle:

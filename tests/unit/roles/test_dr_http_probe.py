@@ -62,3 +62,9 @@ def test_no_answer_at_all_is_a_failure(tmp_path):
     summary = json.loads(out.read_text())
     assert summary["requests"] > 0 and summary["failed"] == summary["requests"]
     assert {f[1] for f in summary["failures"]} == {0}
+
+
+def test_spans_and_seconds_let_a_step_count_its_own_window():
+    samples = [(100.2, True), (100.7, False), (101.1, False), (101.6, True), (102.3, True)]
+    assert probe.failing_spans(samples) == [[100.7, 101.6]]
+    assert probe.per_second(samples) == [[100, 2, 1], [101, 2, 1], [102, 1, 0]]

@@ -141,3 +141,46 @@ def test_a_database_step_gets_the_lost_span_as_its_rpo():
     result = judged([crash_step(data_class="database")], record, lost_limit=5)
     rpo = verdict(result, "database primary crash", "RPO database")
     assert rpo["measured"] == 1.5 and rpo["met"]
+
+
+# --- the user-facing probe (dr_http_probe.py) --------------------------------
+
+USER_PROBE = {
+    "started_at": 1000.0, "ended_at": 1100.0,
+    "seconds": [[second, 20, 0] for second in range(1000, 1100)],
+    "spans": [[1030.5, 1032.0], [1070.0, 1070.4]],
+}
+USER_PROBE["seconds"][30] = [1030, 20, 10]
+USER_PROBE["seconds"][31] = [1031, 20, 20]
+USER_PROBE["seconds"][70] = [1070, 20, 8]
+
+
+def test_a_step_gets_the_requests_users_saw_fail_in_its_own_span():
+    view = _drill.user_probe_window(USER_PROBE, 1025.0, 1040.0)
+    assert view == {"covered": True, "requests": 300, "failed": 30, "longest_failure_seconds": 1.5}
+
+
+def test_a_span_cut_by_the_window_counts_only_its_part_inside():
+    assert _drill.user_probe_window(USER_PROBE, 1031.0, 1035.0)["longest_failure_seconds"] == 1.0
+
+
+def test_a_window_the_user_probe_did_not_cover_is_not_measured():
+    assert _drill.user_probe_window(USER_PROBE, 990.0, 1010.0)["covered"] is False
+    assert _drill.user_probe_window(None, 1010.0, 1020.0)["requests"] is None
+
+
+def test_steps_get_user_figures_beside_the_database_ones_and_keep_their_own():
+    steps = [
+        {"name": "failover", "status": "passed", "started": 1025.0, "finished": 1040.0,
+         "measured": {"rto_seconds": 12}},
+        {"name": "application", "status": "passed", "started": 1060.0, "finished": 1080.0,
+         "measured": {"user_requests": 400, "user_requests_failed": 0, "user_unavailable_seconds": 0.0}},
+        {"name": "outage", "status": "not_run"},
+    ]
+    out = _drill.apply_user_probe(steps, USER_PROBE)
+    assert out[0]["measured"] == {"rto_seconds": 12, "user_requests": 300, "user_requests_failed": 30,
+                                  "user_unavailable_seconds": 1.5}
+    assert out[1] == steps[1] and out[2] == steps[2]
+    result = _drill.build_result("dr-drill", 1000.0, 1100.0, out, {"rto_seconds": {}, "rpo_seconds": {}})
+    assert result["impact"]["user_requests"] == 700 and result["impact"]["user_requests_failed"] == 30
+    assert "- Through the load balancer: 30 of 700 requests failed" in _drill.render_markdown(result)
