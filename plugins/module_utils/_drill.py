@@ -232,12 +232,6 @@ def _impact(steps):
         checked = [s["measured"].get("acknowledged_writes_checked") for s in measuring]
         if checked and all(c is not None for c in checked):
             impact["acknowledged_writes_checked"] = sum(checked)
-    users = [s for s in steps if s["measured"].get("user_requests") is not None]
-    impact["user_requests"] = sum(s["measured"]["user_requests"] for s in users) if users else None
-    impact["user_requests_failed"] = sum(s["measured"].get("user_requests_failed") or 0 for s in users) if users else None
-    impact["user_unavailable_seconds"] = round(sum(s["measured"].get("user_unavailable_seconds") or 0
-                                                   for s in users), 3) if users else None
-    impact["users_measured_by"] = [s["name"] for s in users]
     unavailable = [s for s in steps if s["measured"].get("unavailable_seconds") is not None]
     if unavailable:
         impact["unavailable_seconds"] = round(sum(s["measured"]["unavailable_seconds"] for s in unavailable), 3)
@@ -417,7 +411,24 @@ def apply_user_probe(steps, summary):
     return out
 
 
-def build_result(name, started, finished, steps, objectives, scenario=""):
+def user_probe_totals(summary):
+    """The whole drill as users saw it through the load balancer.
+
+    Taken from the probe's own record, not summed over steps: a step that
+    spans the whole drill (the write probe's) would count every request twice.
+    """
+    spans = [max(0.0, ended - began) for began, ended in summary.get("spans") or []]
+    return {
+        "requests": sum(row[1] for row in summary.get("seconds") or []),
+        "failed": sum(row[2] for row in summary.get("seconds") or []),
+        "failing_seconds": round(sum(spans), 3),
+        "longest_failure_seconds": round(max(spans or [0.0]), 3),
+        "url": summary.get("url"),
+    }
+
+
+def build_result(name, started, finished, steps, objectives, scenario="", user_probe=None):
+    """A judged drill; user_probe is the user-facing probe's summary, if one ran."""
     if not isinstance(steps, list):
         raise DrillInputError("steps must be a list, not %r" % (steps,))
     judged = [judge_step(step, objectives) for step in steps]
@@ -437,7 +448,7 @@ def build_result(name, started, finished, steps, objectives, scenario=""):
             step["start_offset_seconds"] = round((parse_time(step["started"]) - start).total_seconds(), 3)
         if "finished" in step:
             step["end_offset_seconds"] = round((parse_time(step["finished"]) - start).total_seconds(), 3)
-    return {
+    result = {
         "schema_version": SCHEMA_VERSION,
         "drill": name,
         "scenario": scenario,
@@ -450,6 +461,8 @@ def build_result(name, started, finished, steps, objectives, scenario=""):
         "objectives": objectives,
         "impact": _impact(judged),
     }
+    result["impact"]["users"] = user_probe_totals(user_probe) if user_probe else None
+    return result
 
 
 # --- History ------------------------------------------------------------------
@@ -678,6 +691,11 @@ def _line(step):
     if "duration_seconds" in step:
         extra.append("%.1f s" % step["duration_seconds"])
     extra += [describe_verdict(v) for v in step["verdicts"]]
+    measured = step.get("measured") or {}
+    if measured.get("user_requests") is not None:
+        extra.append("users through the load balancer: %s of %s requests failed, longest failing span %s" % (
+            measured.get("user_requests_failed"), measured["user_requests"],
+            human_seconds(measured.get("user_unavailable_seconds") or 0)))
     return "- %s %s: **%s**%s%s" % (
         step.get("started", "")[11:19] or "--:--:--", step["name"], step["status"],
         " (" + "; ".join(extra) + ")" if extra else "", " - " + step["detail"] if step["detail"] else "")
@@ -799,10 +817,12 @@ def render_markdown(result):
     else:
         lines.append("- User-facing unavailability: %s (measured by: %s)" % (
             human_seconds(impact["unavailable_seconds"]), ", ".join(impact["unavailability_measured_by"])))
-    if impact.get("user_requests") is not None:
-        lines.append("- Through the load balancer: %d of %d requests failed, %s failing in all (measured by: %s)" % (
-            impact["user_requests_failed"], impact["user_requests"], human_seconds(impact["user_unavailable_seconds"]),
-            ", ".join(impact["users_measured_by"])))
+    users = impact.get("users")
+    if users:
+        lines.append("- Through the load balancer (%s, the whole drill): %d of %d requests failed, failing for %s "
+                     "in all, the longest span %s (each step's share is in the timeline)" % (
+                         users["url"] or "the application", users["failed"], users["requests"],
+                         human_seconds(users["failing_seconds"]), human_seconds(users["longest_failure_seconds"])))
     lines += ["- Recovery point of %s: %s (objective %s s for %s)" % (
         s["name"], _quantity(v["measured"], "s"), _num(v["limit"]), v["class"]) for s, v in rpo]
     lines += ["", "### Action Items"]

@@ -125,7 +125,8 @@ options:
         C(measured), the requests sent in its span (C(user_requests)), those
         that failed (C(user_requests_failed)) and the longest failing span
         (C(user_unavailable_seconds)); a step that measured them itself keeps
-        its own. The report's impact gives the totals.
+        its own. The report's impact gives the whole drill's figures, from the
+        probe's own record (not summed over steps, which may overlap).
       - An unreadable summary is reported as a warning, not judged.
     type: path
   lost_writes_limit:
@@ -271,6 +272,9 @@ result:
           or V(not_measured); C(acknowledged_writes_lost), C(acknowledged_writes_checked), C(lost_span_seconds),
           C(lost_span_complete), C(loss_measured_by) (step names), C(unavailable_seconds) and
           C(unavailability_measured_by) (step names); numbers are null when not measured.
+        - C(users) is what the user-facing probe saw over the whole drill (null when it did not run):
+          C(url), C(requests), C(failed), C(failing_seconds) (the failing spans added up) and
+          C(longest_failure_seconds).
       type: dict
     history:
       description:
@@ -433,6 +437,7 @@ def main():
     if finished is None:
         finished = datetime.datetime.now(datetime.timezone.utc).isoformat()
     steps = params["steps"]
+    users = None
     try:
         if params["probe_summary"]:
             probe, probe_error = read_probe(params["probe_summary"])
@@ -444,7 +449,7 @@ def main():
             else:
                 steps = apply_user_probe(steps, users)
         result = build_result(name, params["started"], finished, steps, params["objectives"],
-                              params["scenario"])
+                              params["scenario"], user_probe=users)
         backups = summarize_backups(params["backup_results"])
     except DrillInputError as exc:
         module.fail_json(msg="drill_report: %s" % exc)

@@ -181,6 +181,28 @@ def test_steps_get_user_figures_beside_the_database_ones_and_keep_their_own():
     assert out[0]["measured"] == {"rto_seconds": 12, "user_requests": 300, "user_requests_failed": 30,
                                   "user_unavailable_seconds": 1.5}
     assert out[1] == steps[1] and out[2] == steps[2]
-    result = _drill.build_result("dr-drill", 1000.0, 1100.0, out, {"rto_seconds": {}, "rpo_seconds": {}})
-    assert result["impact"]["user_requests"] == 700 and result["impact"]["user_requests_failed"] == 30
-    assert "- Through the load balancer: 30 of 700 requests failed" in _drill.render_markdown(result)
+
+
+def test_the_report_gives_each_step_its_share_and_the_whole_drill_once():
+    steps = [
+        {"name": "failover", "status": "passed", "started": 1025.0, "finished": 1040.0, "measured": {}},
+        # The write probe's step spans the whole drill: summing steps would count every request twice.
+        {"name": "writes (whole drill)", "status": "passed", "started": 1000.0, "finished": 1100.0, "measured": {}},
+    ]
+    out = _drill.apply_user_probe(steps, USER_PROBE)
+    result = _drill.build_result("dr-drill", 1000.0, 1100.0, out, {"rto_seconds": {}, "rpo_seconds": {}},
+                                 user_probe=dict(USER_PROBE, url="http://127.0.0.1/health/app"))
+    assert result["impact"]["users"] == {"requests": 2000, "failed": 38, "failing_seconds": 1.9,
+                                         "longest_failure_seconds": 1.5, "url": "http://127.0.0.1/health/app"}
+    report = _drill.render_markdown(result)
+    assert ("- Through the load balancer (http://127.0.0.1/health/app, the whole drill): 38 of 2000 requests "
+            "failed, failing for 1.9 s in all, the longest span 1.5 s") in report
+    assert "users through the load balancer: 30 of 300 requests failed, longest failing span 1.5 s" in report
+
+
+def test_without_the_user_probe_the_report_says_nothing_about_it():
+    result = _drill.build_result("dr-drill", 1000.0, 1100.0,
+                                 [{"name": "failover", "status": "passed", "started": 1025.0, "finished": 1040.0,
+                                   "measured": {}}], {"rto_seconds": {}, "rpo_seconds": {}})
+    assert result["impact"]["users"] is None
+    assert "load balancer" not in _drill.render_markdown(result)
