@@ -10,7 +10,8 @@ other than the named ones did not pass, when a not-run step has no reason,
 or when a figure cannot be true: a step outside the drill's span, a duration
 that is not finished - started, a recovery or a longest wait longer than the
 step, acknowledged writes lost without a write checked, a report file or the
-history line missing.
+history line missing. With --users, every step must also say what users
+saw through the application's load balancer.
 """
 
 import argparse
@@ -25,6 +26,32 @@ SLACK = 0.01  # seconds of rounding between figures the report rounds separately
 def parse_time(text):
     import datetime
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def user_problems(result):
+    """With a load balancer in front of the application, every step that ran
+    must say what users saw through it, and the whole drill's figures must add up."""
+    users = (result.get("impact") or {}).get("users")
+    if not users:
+        return ["the report has no user-facing figures (impact.users): the probe through the load balancer did not run"]
+    problems = []
+    if not users["requests"] or users["failed"] > users["requests"]:
+        problems.append("impact.users: %s of %s requests failed cannot be true" % (users["failed"], users["requests"]))
+    for step in result["steps"]:
+        if step["status"] == "not_run" or "started" not in step \
+                or step["name"].startswith("database writes through the load balancer"):
+            continue  # the write probe's step starts before the user-facing probe
+        measured = step.get("measured", {})
+        if measured.get("user_requests") is None:
+            problems.append("step %r has no user-facing figures" % step["name"])
+            continue
+        if not measured["user_requests"] or measured["user_requests_failed"] > measured["user_requests"]:
+            problems.append("step %r: %s of %s requests failed cannot be true"
+                            % (step["name"], measured["user_requests_failed"], measured["user_requests"]))
+        if measured["user_unavailable_seconds"] > step["duration_seconds"] + SLACK:
+            problems.append("step %r: users' longest failing span %s s is longer than the step"
+                            % (step["name"], measured["user_unavailable_seconds"]))
+    return problems
 
 
 def problems_with(result, results_dir, outcome, not_run, profile):
@@ -99,6 +126,8 @@ def main():
     parser.add_argument("--outcome", required=True, choices=["passed", "failed", "incomplete"])
     parser.add_argument("--not-run", action="append", default=[], help="a step expected not run (repeatable)")
     parser.add_argument("--profile")
+    parser.add_argument("--users", action="store_true",
+                        help="the estate has a load balancer in front of the application: require user-facing figures")
     args = parser.parse_args()
     reports = sorted(glob.glob(os.path.join(args.results_dir, "dr-drill-*Z.json")))
     if not reports:
@@ -107,12 +136,20 @@ def main():
     with open(reports[-1]) as handle:
         result = json.load(handle)
     problems = problems_with(result, args.results_dir, args.outcome, args.not_run, args.profile)
+    if args.users:
+        problems += user_problems(result)
     for problem in problems:
         print("drill report %s: %s" % (os.path.basename(reports[-1]), problem))
     if not problems:
         ran = [s for s in result["steps"] if s["status"] != "not_run"]
         print("drill report %s: %s as expected, %d steps consistent with the timeline, %d not run as expected"
               % (os.path.basename(reports[-1]), result["outcome"], len(ran), len(args.not_run)))
+        for step in ran:
+            measured = step.get("measured", {})
+            if measured.get("user_requests") is not None:
+                print("  through the load balancer during %s: %s of %s requests failed, longest failing span %s s"
+                      % (step["name"], measured["user_requests_failed"], measured["user_requests"],
+                         measured["user_unavailable_seconds"]))
     return 1 if problems else 0
 
 

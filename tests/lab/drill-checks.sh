@@ -12,7 +12,7 @@ repo="$(cd "$(dirname "$0")/../.." && pwd)"
 python="$repo/.venv/bin/python"
 results=${1:?usage: drill-checks.sh RESULTS_DIR}
 # What the lab cannot rehearse yet: it has no DR site to activate.
-"$python" "$repo/tests/lab/check_drill_report.py" "$results" --outcome incomplete --profile quarterly \
+"$python" "$repo/tests/lab/check_drill_report.py" "$results" --outcome incomplete --profile quarterly --users \
   --not-run "data-centre outage simulation (DR site activated)" || exit 1
 "$python" "$repo/tests/lab/drill_runner.py" "$repo" || exit 1
 # The plan's alerts on the same lab: real faults, notifications timed.
