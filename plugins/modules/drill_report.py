@@ -272,7 +272,7 @@ result:
           or V(not_measured); C(acknowledged_writes_lost), C(acknowledged_writes_checked), C(lost_span_seconds),
           C(lost_span_complete), C(loss_measured_by) (step names), C(unavailable_seconds) and
           C(unavailability_measured_by) (step names); numbers are null when not measured.
-        - C(users) is what the user-facing probe saw over the whole drill (null when it did not run):
+        - C(users) is what the user-facing probe saw over the whole drill, null when it did not run. It has
           C(url), C(requests), C(failed), C(failing_seconds) (the failing spans added up) and
           C(longest_failure_seconds).
       type: dict
