@@ -2,6 +2,13 @@
 .PHONY: drill test lab lab-up lab-down lab-status venv converge unit lint sanity molecule
 
 ANSIBLE_PLAYBOOK := .venv/bin/ansible-playbook
+# Lab runs use Mitogen's strategy: the same modules and plays, but one
+# persistent Python per host instead of a docker exec and an interpreter per
+# task (a run of small tasks measured 4 to 8 times faster here).
+# ANSIBLE_STRATEGY=linear runs stock Ansible, as AWX and the execution
+# environment do.
+export ANSIBLE_STRATEGY ?= mitogen_linear
+export ANSIBLE_STRATEGY_PLUGINS ?= $(CURDIR)/.cache/ansible_mitogen/plugins/strategy
 INVENTORY ?= inventories/lab/hosts.yml
 
 ## drill: build the lab if needed, converge it, run the DR drill

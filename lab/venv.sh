@@ -20,3 +20,9 @@ else
   log "virtualenv $venv present"
 fi
 ln -sfn "$venv" "$REPO_ROOT/.venv"
+# Mitogen's strategy plugins at a path that does not name the Python version
+# (ANSIBLE_STRATEGY_PLUGINS in the Makefile and tests/run-all.sh).
+mitogen_dir="$("$venv/bin/python" -c 'import ansible_mitogen, os; print(os.path.dirname(ansible_mitogen.__file__))')" \
+  || die "ansible_mitogen is not importable in $venv (requirements.txt pins mitogen)"
+mkdir -p "$REPO_ROOT/.cache"
+ln -sfn "$mitogen_dir" "$REPO_ROOT/.cache/ansible_mitogen"

@@ -9,6 +9,10 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo" || exit 1
 export FULEXO_CACHE="${FULEXO_CACHE:-/var/cache/fulexo-dr}"
 export ANSIBLE_FORCE_COLOR="${ANSIBLE_FORCE_COLOR:-0}" PY_COLORS=0 NO_COLOR=1
+# Lab jobs run under Mitogen's strategy (see the Makefile);
+# ANSIBLE_STRATEGY=linear runs them on stock Ansible.
+export ANSIBLE_STRATEGY="${ANSIBLE_STRATEGY:-mitogen_linear}"
+export ANSIBLE_STRATEGY_PLUGINS="${ANSIBLE_STRATEGY_PLUGINS:-$repo/.cache/ansible_mitogen/plugins/strategy}"
 all_stages="prepare unit lint sanity molecule drill"
 stages="${STAGES:-$all_stages}"
 stages="${stages//,/ }"
