@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Run the drill's monthly profile through ansible-runner, the engine AWX
-runs job templates with, and judge it from the runner's artifacts only.
+runs job templates with (and on stock Ansible, as AWX does: the lab's other
+jobs run under Mitogen's strategy), and judge it from the runner's artifacts only.
 
     drill_runner.py REPO
 
@@ -41,6 +42,8 @@ def main():
         extravars={"dr_drill_profile": "monthly", "dr_drill_allow_incomplete": True},
         envvars={
             "FULEXO_RESULTS_DIR": results,
+            # Stock Ansible, as AWX runs it: the lab's other jobs run under Mitogen's strategy.
+            "ANSIBLE_STRATEGY": "linear",
             "ANSIBLE_CONFIG": os.path.join(repo, "ansible.cfg"),
             "ANSIBLE_COLLECTIONS_PATH": os.path.join(repo, ".cache", "collections"),
             "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
