@@ -5,8 +5,9 @@
 # and be read back from the runner's artifacts; the plan's alerts must reach
 # their receiver when real faults cross them (tests/lab/alerts.yml), and bad
 # monitoring input be refused; the application tier must survive its faults
-# (tests/lab/app-tier.sh); and the drill must refuse an estate that is not
-# whole. Usage: drill-checks.sh RESULTS_DIR
+# (tests/lab/app-tier.sh); the drill must refuse an estate that is not
+# whole; and no secret may appear in what the playbooks print at -vvv.
+# Usage: drill-checks.sh RESULTS_DIR
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 python="$repo/.venv/bin/python"
@@ -22,4 +23,6 @@ FULEXO_RESULTS_DIR="$results" "$repo/tests/lab/monitoring-refusals.sh" || exit 1
 # The application tier: an instance and a worker killed under load, the
 # application runbook, degraded mode, bad input.
 FULEXO_RESULTS_DIR="$results" "$repo/tests/lab/app-tier.sh" || exit 1
-"$repo/tests/lab/drill-refusals.sh"
+"$repo/tests/lab/drill-refusals.sh" || exit 1
+# No secret in what the playbooks print at -vvv (stock Ansible) or write.
+"$repo/tests/lab/secrets-in-output.sh"
