@@ -20,6 +20,8 @@ results=${1:?usage: drill-checks.sh RESULTS_DIR}
 (cd "$repo" && FULEXO_RESULTS_DIR="$results" .venv/bin/ansible-playbook -i inventories/lab/hosts.yml \
   tests/lab/alerts.yml -e alerts_results_dir="$results") || exit 1
 FULEXO_RESULTS_DIR="$results" "$repo/tests/lab/monitoring-refusals.sh" || exit 1
+# The backups are immutable even for MinIO's root credentials (COMPLIANCE).
+"$repo/tests/lab/backup-immutability.sh" || exit 1
 # The application tier: an instance and a worker killed under load, the
 # application runbook, degraded mode, bad input.
 FULEXO_RESULTS_DIR="$results" "$repo/tests/lab/app-tier.sh" || exit 1
