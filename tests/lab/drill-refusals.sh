@@ -58,6 +58,11 @@ docker exec fulexo-lab-minio3 systemctl stop minio
 expect_refusal "offsite storage down" "site(s) offsite do not answer"
 docker exec fulexo-lab-minio3 systemctl start minio
 
+# The storage step's bucket is not on the sites (dr_drill_storage_bucket wrong,
+# or the estate never listed it in minio_buckets).
+expect_refusal "drill bucket missing" "cannot list versions of fulexo-no-such-bucket" \
+  -e dr_drill_storage_bucket=fulexo-no-such-bucket
+
 # A member that leads neither etcd nor Patroni, so stopping it moves no leader.
 bystander="$(docker exec fulexo-lab-pg1 bash -lc 'etcdctl endpoint status --cluster -w json' 2>/dev/null | python3 -c '
 import json, subprocess, sys
