@@ -7,8 +7,11 @@ ANSIBLE_PLAYBOOK := .venv/bin/ansible-playbook
 # task (a run of small tasks measured 4 to 8 times faster here).
 # ANSIBLE_STRATEGY=linear runs stock Ansible, as AWX and the execution
 # environment do.
-export ANSIBLE_STRATEGY ?= mitogen_linear
-export ANSIBLE_STRATEGY_PLUGINS ?= $(CURDIR)/.cache/ansible_mitogen/plugins/strategy
+# Evaluated when each recipe runs, so after lab-up has installed Mitogen;
+# without it (a checkout lab/venv.sh has not run in) stock Ansible.
+MITOGEN_PLUGINS := $(CURDIR)/.cache/ansible_mitogen/plugins/strategy
+export ANSIBLE_STRATEGY ?= $(if $(wildcard $(MITOGEN_PLUGINS)),mitogen_linear,linear)
+export ANSIBLE_STRATEGY_PLUGINS ?= $(MITOGEN_PLUGINS)
 INVENTORY ?= inventories/lab/hosts.yml
 
 ## drill: build the lab if needed, converge it, run the DR drill

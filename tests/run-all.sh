@@ -10,9 +10,21 @@ cd "$repo" || exit 1
 export FULEXO_CACHE="${FULEXO_CACHE:-/var/cache/fulexo-dr}"
 export ANSIBLE_FORCE_COLOR="${ANSIBLE_FORCE_COLOR:-0}" PY_COLORS=0 NO_COLOR=1
 # Lab jobs run under Mitogen's strategy (see the Makefile);
-# ANSIBLE_STRATEGY=linear runs them on stock Ansible.
-export ANSIBLE_STRATEGY="${ANSIBLE_STRATEGY:-mitogen_linear}"
-export ANSIBLE_STRATEGY_PLUGINS="${ANSIBLE_STRATEGY_PLUGINS:-$repo/.cache/ansible_mitogen/plugins/strategy}"
+# ANSIBLE_STRATEGY=linear runs them on stock Ansible. Chosen before each
+# stage: the prepare stage is what installs Mitogen (lab/venv.sh), and a
+# checkout it has not run in yet must still work, on stock Ansible.
+strategy_asked="${ANSIBLE_STRATEGY:-}"
+mitogen_plugins="$repo/.cache/ansible_mitogen/plugins/strategy"
+select_strategy() {
+  if [[ -n $strategy_asked ]]; then
+    export ANSIBLE_STRATEGY="$strategy_asked"
+  elif [[ -d $mitogen_plugins ]]; then
+    export ANSIBLE_STRATEGY=mitogen_linear ANSIBLE_STRATEGY_PLUGINS="$mitogen_plugins"
+  else
+    echo "Mitogen is not installed in this checkout (lab/venv.sh links it): stock Ansible" >&2
+    export ANSIBLE_STRATEGY=linear
+  fi
+}
 all_stages="prepare unit lint sanity molecule drill"
 stages="${STAGES:-$all_stages}"
 stages="${stages//,/ }"
@@ -23,6 +35,7 @@ run_stage() {
   local start rc
   start=$(date +%s)
   printf '\n===== stage %s =====\n' "$name"
+  select_strategy
   "$@"; rc=$?
   record_stage "$name" "$rc" "$(( $(date +%s) - start ))"
   return $rc
@@ -165,6 +178,7 @@ for stage in $stages; do
       # Both run in one pool of lab jobs, once, where the first of them appears.
       [[ -n ${lab_done:-} ]] && continue
       lab_done=1
+      select_strategy
       lab_stages "$([[ " $stages " == *" molecule "* ]] && echo yes || echo no)" \
         "$([[ " $stages " == *" drill "* ]] && echo yes || echo no)" ;;
     *) echo "unknown stage '$stage' (known: $all_stages)" >&2; failed=$((failed + 1)) ;;
