@@ -2,16 +2,12 @@
 really fails on answers that are not 2xx and on no answer at all."""
 
 import http.server
-import importlib.util
 import json
-import os
 import threading
 
-REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-SPEC = importlib.util.spec_from_file_location(
-    "dr_http_probe", os.path.join(REPO_ROOT, "roles", "dr", "files", "dr_http_probe.py"))
-probe = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(probe)
+from repo_scripts import load_script
+
+probe = load_script("roles/dr/files/dr_http_probe.py", "dr_http_probe")
 
 
 def test_longest_failure_runs_from_the_first_failure_to_the_next_success():

@@ -1,14 +1,9 @@
 """The write probe's arithmetic: gaps with no acknowledged write, per-second
 rows and the summary the drill and the scenarios judge."""
 
-import importlib.util
-import os
+from repo_scripts import load_script
 
-REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-SPEC = importlib.util.spec_from_file_location(
-    "dr_write_probe", os.path.join(REPO_ROOT, "roles", "dr", "files", "dr_write_probe.py"))
-probe = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(probe)
+probe = load_script("roles/dr/files/dr_write_probe.py", "dr_write_probe")
 
 
 def test_longest_gap_finds_the_outage_between_acknowledgements():

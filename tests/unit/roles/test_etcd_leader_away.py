@@ -1,14 +1,9 @@
 """The patroni role's etcd leader anti-affinity: when to hand etcd
 leadership away from the database primary's host, and to whom."""
 
-import importlib.util
-import os
+from repo_scripts import load_script
 
-REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-SPEC = importlib.util.spec_from_file_location(
-    "etcd_leader_away", os.path.join(REPO_ROOT, "roles", "patroni", "files", "etcd_leader_away.py"))
-away = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(away)
+away = load_script("roles/patroni/files/etcd_leader_away.py", "etcd_leader_away")
 
 
 def status(member, leader, applied):
