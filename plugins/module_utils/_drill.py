@@ -417,12 +417,12 @@ def user_probe_totals(summary):
     Taken from the probe's own record, not summed over steps: a step that
     spans the whole drill (the write probe's) would count every request twice.
     """
-    spans = [max(0.0, ended - began) for began, ended in summary.get("spans") or []]
+    whole = user_probe_window(summary, summary["started_at"], summary["ended_at"])
     return {
-        "requests": sum(row[1] for row in summary.get("seconds") or []),
-        "failed": sum(row[2] for row in summary.get("seconds") or []),
-        "failing_seconds": round(sum(spans), 3),
-        "longest_failure_seconds": round(max(spans or [0.0]), 3),
+        "requests": whole["requests"],
+        "failed": whole["failed"],
+        "failing_seconds": round(sum(max(0.0, ended - began) for began, ended in summary.get("spans") or []), 3),
+        "longest_failure_seconds": whole["longest_failure_seconds"],
         "url": summary.get("url"),
     }
 

@@ -378,35 +378,29 @@ def append_history(path, entry):
         handle.write(line)
 
 
-def read_probe(path):
-    """The probe's summary, or None and why there is none."""
-    try:
-        with open(path) as handle:
-            probe = json.load(handle)
-    except (IOError, OSError) as exc:
-        return None, "cannot read %s: %s" % (path, exc.strerror or exc)
-    except ValueError as exc:
-        return None, "%s is not the probe's JSON summary: %s" % (path, exc)
-    missing = [key for key in ("started_at", "ended_at", "ack_times") if key not in (probe if isinstance(probe, dict) else {})]
-    if missing:
-        return None, "%s lacks %s" % (path, ", ".join(missing))
-    return probe, None
-
-
-def read_user_probe(path):
-    """The user-facing probe's summary, or None and why there is none."""
+def _read_summary(path, what, keys):
+    """A probe's JSON summary, or None and why there is none."""
     try:
         with open(path) as handle:
             summary = json.load(handle)
     except (IOError, OSError) as exc:
         return None, "cannot read %s: %s" % (path, exc.strerror or exc)
     except ValueError as exc:
-        return None, "%s is not the user-facing probe's JSON summary: %s" % (path, exc)
-    missing = [key for key in ("started_at", "ended_at", "seconds", "spans")
-               if key not in (summary if isinstance(summary, dict) else {})]
+        return None, "%s is not the %s's JSON summary: %s" % (path, what, exc)
+    missing = [key for key in keys if key not in (summary if isinstance(summary, dict) else {})]
     if missing:
         return None, "%s lacks %s" % (path, ", ".join(missing))
     return summary, None
+
+
+def read_probe(path):
+    """The write probe's summary, or None and why there is none."""
+    return _read_summary(path, "probe", ("started_at", "ended_at", "ack_times"))
+
+
+def read_user_probe(path):
+    """The user-facing probe's summary, or None and why there is none."""
+    return _read_summary(path, "user-facing probe", ("started_at", "ended_at", "seconds", "spans"))
 
 
 def main():
