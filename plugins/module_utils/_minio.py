@@ -96,6 +96,8 @@ def parse_versions(text, prefix=""):
             "size": entry.get("size", 0),
             "etag": entry.get("etag", ""),
             "is_delete_marker": bool(entry.get("isDeleteMarker", False)),
+            # mc numbers a key's versions from 1 (oldest); the highest is the latest.
+            "ordinal": entry.get("versionOrdinal"),
         })
     return versions
 

@@ -188,62 +188,19 @@ ok:
   sample: true
 """
 
-import os
 import shutil
 import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.fulexo.dr.plugins.module_utils._mc import SITE_SPEC, Mc, list_versions
 from ansible_collections.fulexo.dr.plugins.module_utils._minio import (
     MinioOutputError,
     compare_sites,
-    mc_host_url,
     parse_replication_status,
-    parse_versions,
     status_lookup_candidates,
 )
-
-SITE_SPEC = dict(
-    name=dict(type="str", required=True),
-    url=dict(type="str", required=True),
-    access_key=dict(type="str", required=True, no_log=False),
-    secret_key=dict(type="str", required=True, no_log=True),
-)
-
-
-class Mc:
-    """mc with per-site credentials in MC_HOST_* and a private config dir."""
-
-    def __init__(self, module, config_dir):
-        self.module = module
-        self.base = [module.get_bin_path(module.params["mc_path"], required=True), "--json"]
-        if module.params["insecure"]:
-            self.base.append("--insecure")
-        self.env = {"MC_CONFIG_DIR": config_dir, "MC_NO_COLOR": "1"}
-        if module.params["ca_cert"]:
-            cas = os.path.join(config_dir, "certs", "CAs")
-            os.makedirs(cas)
-            shutil.copy(module.params["ca_cert"], os.path.join(cas, "ca.crt"))
-
-    def add_site(self, alias, site):
-        self.env["MC_HOST_%s" % alias] = mc_host_url(site["url"], site["access_key"], site["secret_key"])
-
-    def run(self, *args):
-        rc, out, err = self.module.run_command(self.base + list(args), environ_update=self.env)
-        return rc, out, err
-
-
-def list_versions(mc, alias, bucket, prefix):
-    """(versions, error): versions is None when the site could not be listed."""
-    rc, out, err = mc.run("ls", "--versions", "--recursive", "%s/%s/%s" % (alias, bucket, prefix))
-    try:
-        versions = parse_versions(out, prefix)
-    except MinioOutputError as exc:
-        return None, str(exc)
-    if rc != 0:
-        return None, (err.strip() or "mc ls exited %d" % rc)
-    return versions, ""
 
 
 def main():
