@@ -14,6 +14,7 @@ one JSON line on stdout (the journal).
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import subprocess
@@ -62,6 +63,58 @@ def list_backups(opts):
     if out.returncode != 0:
         raise RuntimeError("wal-g backup-list failed: %s" % last_error(out.stderr))
     return policy.parse_backup_list(out.stdout)
+
+
+def parse_storage_listing(stdout):
+    """(name, size) of the objects `wal-g st ls -r` prints; its header and folders are skipped."""
+    objects = []
+    for line in stdout.splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[0] == "obj" and fields[1].isdigit():
+            objects.append((fields[-1], int(fields[1])))
+    return objects
+
+
+def object_sha256(opts, path):
+    """sha256 of a stored object's bytes as stored (compressed), streamed."""
+    digest, size = hashlib.sha256(), 0
+    with subprocess.Popen([opts.walg, "--config", opts.config, "st", "cat", path],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        for chunk in iter(lambda: proc.stdout.read(1 << 20), b""):
+            digest.update(chunk)
+            size += len(chunk)
+        stderr = proc.stderr.read().decode(errors="replace")
+    if proc.returncode != 0:
+        raise RuntimeError("wal-g st cat %s failed: %s" % (path, last_error(stderr)))
+    return digest.hexdigest(), size
+
+
+def record_manifest(opts, name):
+    """Write manifests/<name>.json beside the backups: the sha256 of every
+    object of the backup as stored now. It lands in the object-locked bucket,
+    so an incident can later prove that the backup it restores from is the
+    one written here (fulexo.dr.walg_archive_guard)."""
+    folder = "basebackups_005/%s/" % name
+    out = walg(opts, ["st", "ls", "-r", folder], timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError("wal-g st ls %s failed: %s" % (folder, last_error(out.stderr)))
+    paths = [folder + key for key, _ in parse_storage_listing(out.stdout)]
+    if not paths:
+        raise RuntimeError("wal-g st ls %s listed no object: nothing to record" % folder)
+    paths.append("basebackups_005/%s_backup_stop_sentinel.json" % name)
+    objects = []
+    for path in paths:
+        sha256, size = object_sha256(opts, path)
+        objects.append({"key": path, "size": size, "sha256": sha256})
+    manifest = {"backup": name, "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+                "objects": objects}
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as handle:
+        json.dump(manifest, handle, sort_keys=True)
+        handle.flush()
+        put = walg(opts, ["st", "put", "--no-compress", handle.name, "manifests/%s.json" % name], timeout=600)
+    if put.returncode != 0:
+        raise RuntimeError("wal-g st put manifests/%s.json failed: %s" % (name, last_error(put.stderr)))
+    return len(objects), sum(item["size"] for item in objects)
 
 
 def series(metric, labels):
@@ -130,7 +183,15 @@ def backup(opts, settings):
     if not ok:
         log("backup_failed", type=opts.type, duration_seconds=round(duration, 1), error=last_error(out.stderr))
         return 1
-    log("backup_done", type=opts.type, backup=name, size_bytes=size, duration_seconds=round(duration, 1))
+    try:
+        count, stored = record_manifest(opts, name) if name else (0, 0)
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        # A backup nobody can prove intact is not a backup an incident can use.
+        log("backup_failed", type=opts.type, backup=name, duration_seconds=round(duration, 1),
+            error="the backup was taken but its manifest was not recorded: %s" % exc)
+        return 1
+    log("backup_done", type=opts.type, backup=name, size_bytes=size, duration_seconds=round(duration, 1),
+        manifest_objects=count, manifest_bytes=stored)
     return 0
 
 

@@ -112,6 +112,7 @@ def test_failed_delete_fails_the_run_and_says_so(job, tmp_path, monkeypatch, cap
 def test_failed_backup_keeps_the_last_success_time(job, tmp_path, monkeypatch):
     backups = [backup_json(names(None, 1), 0)]
     monkeypatch.setattr(job, "walg", FakeWalg(backups))
+    monkeypatch.setattr(job, "record_manifest", lambda opts, name: (3, 30))
     assert job.backup(opts(tmp_path), {}) == 0
     first = (tmp_path / "walg_backup_full.prom").read_text()
     assert 'fulexo_walg_backup_success{type="full"} 1' in first
@@ -136,3 +137,72 @@ def test_a_replica_does_nothing(job, tmp_path, monkeypatch, capsys):
     assert fake.calls == []
     assert "only the leader" in capsys.readouterr().out
     assert list(tmp_path.glob("*.prom")) == []
+
+
+ST_LS = """type size last modified                  name
+dir  0    0001-01-01 00:00:00 +0000 UTC  tar_partitions/
+obj  5120 2026-12-03 02:11:04 +0000 UTC  tar_partitions/part_1.tar.lz4
+obj  312  2026-12-03 02:11:04 +0000 UTC  tar_partitions/pg_control.tar.lz4
+obj  901  2026-12-03 02:11:05 +0000 UTC  files_metadata.json
+"""
+
+
+def test_storage_listing_keeps_objects_with_their_sizes(job):
+    assert job.parse_storage_listing(ST_LS) == [
+        ("tar_partitions/part_1.tar.lz4", 5120), ("tar_partitions/pg_control.tar.lz4", 312),
+        ("files_metadata.json", 901)]
+
+
+class ManifestWalg(FakeWalg):
+    """Answers st ls with a listing and keeps the manifest st put uploads."""
+
+    def __init__(self, backups, put_rc=0):
+        FakeWalg.__init__(self, backups)
+        self.put_rc, self.manifest = put_rc, None
+
+    def __call__(self, opts, args, timeout=None):
+        self.calls.append(args)
+        if args[:2] == ["st", "ls"]:
+            return subprocess.CompletedProcess(args, 0, ST_LS, "")
+        if args[:2] == ["st", "put"]:
+            with open(args[3]) as handle:
+                self.manifest = json.load(handle)
+            return subprocess.CompletedProcess(args, self.put_rc, "", "" if self.put_rc == 0 else "ERROR: denied")
+        return FakeWalg.__call__(self, opts, args, timeout)
+
+
+def test_a_backup_records_the_sha256_of_every_object_and_its_sentinel(job, tmp_path, monkeypatch, capsys):
+    name = names(None, 1)
+    fake = ManifestWalg([backup_json(name, 0)])
+    monkeypatch.setattr(job, "walg", fake)
+    monkeypatch.setattr(job, "object_sha256", lambda opts, path: ("%064x" % len(path), len(path)))
+    assert job.backup(opts(tmp_path), {}) == 0
+    assert fake.calls[-1][:3] == ["st", "put", "--no-compress"]
+    assert fake.calls[-1][4] == "manifests/%s.json" % name
+    keys = [item["key"] for item in fake.manifest["objects"]]
+    assert keys == ["basebackups_005/%s/tar_partitions/part_1.tar.lz4" % name,
+                    "basebackups_005/%s/tar_partitions/pg_control.tar.lz4" % name,
+                    "basebackups_005/%s/files_metadata.json" % name,
+                    "basebackups_005/%s_backup_stop_sentinel.json" % name]
+    assert fake.manifest["backup"] == name
+    assert '"manifest_objects": 4' in capsys.readouterr().out
+
+
+def test_a_backup_whose_manifest_cannot_be_written_fails(job, tmp_path, monkeypatch, capsys):
+    fake = ManifestWalg([backup_json(names(None, 1), 0)], put_rc=1)
+    monkeypatch.setattr(job, "walg", fake)
+    monkeypatch.setattr(job, "object_sha256", lambda opts, path: ("0" * 64, 1))
+    assert job.backup(opts(tmp_path), {}) == 1
+    out = capsys.readouterr().out
+    assert "manifest was not recorded" in out and "denied" in out
+
+
+def test_a_backup_whose_listing_is_empty_records_nothing_and_fails(job, tmp_path, monkeypatch, capsys):
+    fake = ManifestWalg([backup_json(names(None, 1), 0)])
+    fake_ls = ST_LS.splitlines()[0] + "\n"
+    monkeypatch.setattr(job, "walg", lambda opts, args, timeout=None: (
+        subprocess.CompletedProcess(args, 0, fake_ls, "") if args[:2] == ["st", "ls"] else fake(opts, args, timeout)))
+    monkeypatch.setattr(job, "object_sha256", lambda opts, path: ("0" * 64, 1))
+    assert job.backup(opts(tmp_path), {}) == 1
+    assert fake.manifest is None
+    assert "listed no object" in capsys.readouterr().out
