@@ -13,12 +13,13 @@ base=${1:?usage: prebake.sh BASE_IMAGE_REF}
 LAB_IMAGE_REPO="${LAB_PREBAKED_REPO:-fulexo-dr/lab}"
 
 # What the roles install with apt (patroni, etcd, haproxy, redis_cluster,
-# walg's restore entry point, monitoring, nginx_lb, the lab's application), and Patroni's pinned venv.
+# walg's restore entry point, monitoring, nginx_lb, the lab's application, the incident
+# playbooks' host isolation), and Patroni's pinned venv.
 packages=(postgresql-15 postgresql-client-15 python3-venv python3-psycopg2 python3-packaging
           etcd-server etcd-client python3-cryptography haproxy redis-server redis-tools
           prometheus prometheus-alertmanager prometheus-node-exporter
           prometheus-postgres-exporter prometheus-redis-exporter prometheus-blackbox-exporter
-          nginx-light python3-redis)
+          nginx-light python3-redis nftables)
 patroni_version=$(sed -n 's/^patroni_version: *//p' "$REPO_ROOT/roles/patroni/defaults/main.yml")
 psycopg2_version=$(sed -n 's/^patroni_psycopg2_version: *//p' "$REPO_ROOT/roles/patroni/defaults/main.yml")
 [[ -n "$patroni_version" && -n "$psycopg2_version" ]] || die "cannot read the Patroni pins from roles/patroni/defaults/main.yml"
