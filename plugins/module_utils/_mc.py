@@ -78,7 +78,7 @@ class Mc:
                     digest.update(block)
                     size += len(block)
                     # With --json mc prints its error on stdout; the tail is kept to report it.
-                    tail = (tail + block)[-_TAIL:]
+                    tail = block[-_TAIL:] if len(block) >= _TAIL else (tail + block)[-_TAIL:]
             finally:
                 proc.stdout.close()
                 rc = proc.wait()
@@ -118,4 +118,3 @@ def list_versions(mc, alias, bucket, prefix):
     if rc != 0:
         return None, (err.strip() or "mc ls exited %d" % rc)
     return versions, ""
-
