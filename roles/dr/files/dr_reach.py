@@ -39,7 +39,7 @@ def probe(host, port, timeout):
 
 
 def split_target(text):
-    host, _, port = text.rpartition(":")
+    host, _colon, port = text.rpartition(":")
     if not host or not port.isdigit():
         raise ValueError("targets are HOST:PORT, not %r" % text)
     return host.strip("[]"), int(port)

@@ -98,7 +98,7 @@ def record_manifest(opts, name):
     out = walg(opts, ["st", "ls", "-r", folder], timeout=600)
     if out.returncode != 0:
         raise RuntimeError("wal-g st ls %s failed: %s" % (folder, last_error(out.stderr)))
-    paths = [folder + key for key, _ in parse_storage_listing(out.stdout)]
+    paths = [folder + key for key, _size in parse_storage_listing(out.stdout)]
     if not paths:
         raise RuntimeError("wal-g st ls %s listed no object: nothing to record" % folder)
     paths.append("basebackups_005/%s_backup_stop_sentinel.json" % name)

@@ -20,7 +20,11 @@ def test_a_listening_port_is_open_and_a_closed_one_refused():
     server.bind(("127.0.0.1", 0))
     server.listen(1)
     port = server.getsockname()[1]
-    accepted = threading.Thread(target=lambda: server.accept()[0].close())
+
+    def accept_one():
+        server.accept()[0].close()
+
+    accepted = threading.Thread(target=accept_one)
     accepted.start()
     try:
         assert reach.probe("127.0.0.1", port, 2) == "open"
