@@ -655,6 +655,24 @@ def rewind_plan(versions, before_us, same_content=None):
     return {"to_copy": to_copy, "to_hide": to_hide}
 
 
+def hide_rejected(plan, versions, prefix, rejected_backups):
+    """Also hide the sentinels of trusted backups that failed the checks, so
+    that WAL-G's LATEST (a restore to the newest point) starts from the
+    backup that passed, never from one that could not be proven. Their
+    sentinels are not copied back either; the locked versions stay."""
+    hidden = set(sentinel_key(prefix, name) for name in rejected_backups)
+    groups = by_key(versions)
+    plan = {"to_copy": [e for e in plan["to_copy"] if e["key"] not in hidden],
+            "to_hide": [e for e in plan["to_hide"] if e["key"] not in hidden]}
+    for key in sorted(hidden):
+        latest = groups.get(key, [None])[0]
+        if latest is not None and not latest["is_delete_marker"]:
+            plan["to_hide"].append({"key": key, "latest_version_id": latest["version_id"],
+                                    "latest_written_at": iso_seconds(latest["last_modified"]),
+                                    "reason": "failed the checks"})
+    return plan
+
+
 def rewind_problems(plan, versions):
     """After a rewind, the keys whose latest version is not what the plan
     made it: a copy of the trusted version, or a delete marker."""

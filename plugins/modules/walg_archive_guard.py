@@ -114,6 +114,10 @@ options:
     description:
       - With O(action=verify), once a backup has passed, make every key's
         latest version its trusted version again, as planned in RV(rewind).
+      - The sentinels of trusted backups that failed the checks are hidden
+        too (a delete marker), so that WAL-G's LATEST, which a restore to the
+        newest point starts from, is the backup that passed. Removing that
+        delete marker shows such a backup again.
       - Stop the archiving (and anything else writing under O(prefix))
         first, since WAL written from then on is hidden by the next rewind.
     type: bool
@@ -324,6 +328,7 @@ from ansible_collections.fulexo.dr.plugins.module_utils._archive_guard import (
     by_key,
     clean_prefix,
     failure_message,
+    hide_rejected,
     iso_micros,
     manifest_key,
     manifest_text,
@@ -480,6 +485,8 @@ class Guard(object):
             plan = rewind_plan(versions, before_us, same_content)
         except MinioOutputError as exc:
             self.fail("cannot plan the rewind of %s on %s: %s" % (self.where, self.site, exc))
+        if result["ok"]:
+            plan = hide_rejected(plan, versions, self.prefix, [r["backup"] for r in result["rejected"]])
         cap = max(params["max_listed"], 0)
         result.update(before=iso_micros(before_us), bytes_hashed=verification.bytes_hashed,
                       rewind={"to_copy": len(plan["to_copy"]), "to_hide": len(plan["to_hide"]), "applied": False,

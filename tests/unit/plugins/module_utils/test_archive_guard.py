@@ -736,3 +736,29 @@ def test_an_overwrite_the_jobs_manifest_cannot_name_is_caught_by_the_checksum():
 def test_the_rewound_job_prefix_needs_nothing_more():
     # The copy of a single-part object keeps its ETag: recognised without reading it.
     assert guard.rewind_plan(job_versions(), us(JOB_BEFORE)) == {"to_copy": [], "to_hide": []}
+
+
+def _version(key, version_id, written, ordinal, delete_marker=False, size=10):
+    return {"key": key, "version_id": version_id, "last_modified": written, "ordinal": ordinal,
+            "is_delete_marker": delete_marker, "size": size, "etag": "e" + version_id}
+
+
+def test_the_sentinels_of_rejected_backups_are_hidden_never_copied_back():
+    prefix = "postgres/fulexo"
+    newer = guard.sentinel_key(prefix, "base_000000010000000000000009")
+    older = guard.sentinel_key(prefix, "base_000000010000000000000004")
+    gone = guard.sentinel_key(prefix, "base_000000010000000000000007")
+    versions = [
+        # Rejected, then overwritten by the attack: the plan would copy it back.
+        _version(newer, "n2", 300.0, 2), _version(newer, "n1", 100.0, 1),
+        # Passed: left alone.
+        _version(older, "o1", 50.0, 1),
+        # Rejected and already hidden by an earlier run.
+        _version(gone, "g2", 300.0, 2, delete_marker=True), _version(gone, "g1", 90.0, 1),
+    ]
+    plan = guard.rewind_plan(versions, guard.micros(200.0))
+    assert [e["key"] for e in plan["to_copy"]] == [gone, newer]
+    plan = guard.hide_rejected(plan, versions, prefix,
+                               ["base_000000010000000000000009", "base_000000010000000000000007"])
+    assert plan["to_copy"] == []
+    assert [(e["key"], e["latest_version_id"]) for e in plan["to_hide"]] == [(newer, "n2")]

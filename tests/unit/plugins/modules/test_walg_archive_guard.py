@@ -196,7 +196,8 @@ def test_verify_reads_only_and_plans_the_rewind(monkeypatch, capsys, bucket):
     assert result["before"] == "2026-12-03T02:22:41.594000Z"
     assert [r["check"] for r in result["rejected"]] == ["manifest_versions", "manifest"]
     assert (result["objects_checked"], result["wal_objects_checked"], result["untrusted_versions"]) == (10, 7, 7)
-    assert result["rewind"]["to_copy"] == 5 and result["rewind"]["to_hide"] == 2
+    # C's overwritten sentinel is not copied back: C and D failed, so both sentinels are hidden.
+    assert result["rewind"]["to_copy"] == 4 and result["rewind"]["to_hide"] == 4
     assert result["rewind"]["applied"] is False
     assert writes(bucket) == []
     # One listing and one retention read for the whole prefix.
@@ -219,9 +220,13 @@ def test_rewind_copies_back_hides_and_is_then_done(monkeypatch, capsys, bucket):
     rm = [c for c in writes(bucket) if c[0] == "rm"]
     part = "site/fulexo-backups/%s/basebackups_005/%s/tar_partitions/part_1.tar.lz4" % (P, A)
     assert cp[0] == ["cp", "--version-id", "cdf9d6f2-2083-4e42-9dc9-a4945a7fc1a7", part, part]
-    assert len(cp) == 5
+    assert len(cp) == 4
     assert rm == [["rm", "site/fulexo-backups/%s/README_RESTORE_YOUR_DATA.txt" % P],
-                  ["rm", "site/fulexo-backups/%s/wal_005/00000002000000000000000B.lz4" % P]]
+                  ["rm", "site/fulexo-backups/%s/wal_005/00000002000000000000000B.lz4" % P],
+                  ["rm", "site/fulexo-backups/%s/basebackups_005/%s_backup_stop_sentinel.json" % (P, "base_000000020000000000000008")],
+                  ["rm", "site/fulexo-backups/%s/basebackups_005/%s_backup_stop_sentinel.json" % (P, "base_000000020000000000000009")]]
+    # WAL-G's LATEST is now the backup that passed.
+    assert bucket.latest(P + "/basebackups_005/%s_backup_stop_sentinel.json" % "base_000000020000000000000009").get("isDeleteMarker")
     # What WAL-G reads now is what was there before.
     assert bucket.latest(P + "/basebackups_005/%s_backup_stop_sentinel.json" % B)["size"] == 93
     assert bucket.latest(P + "/README_RESTORE_YOUR_DATA.txt").get("isDeleteMarker")
@@ -229,7 +234,7 @@ def test_rewind_copies_back_hides_and_is_then_done(monkeypatch, capsys, bucket):
     again = run(monkeypatch, capsys, bucket, action="verify", before=BEFORE, rewind=True)
     assert again["changed"] is False and again["ok"] and again["backup"] == B
     assert again["rewind"] == {"to_copy": 0, "to_hide": 0, "applied": False, "copied": [], "hidden": []}
-    assert len(writes(bucket)) == 7
+    assert len(writes(bucket)) == 8
 
 
 def test_no_rewind_when_no_backup_passes(monkeypatch, capsys, bucket):
@@ -250,7 +255,7 @@ def test_a_rewind_that_mc_refuses_stops_and_says_how_far_it_got(monkeypatch, cap
     assert result["failed"] and result["changed"] is True
     assert result["msg"] == (
         "the rewind of fulexo-backups/postgres/fulexo stopped at postgres/fulexo/README_RESTORE_YOUR_DATA.txt "
-        "(5 of 5 copied, 0 of 2 hidden): mc rm: Unable to write. (Access Denied.)")
+        "(4 of 4 copied, 0 of 4 hidden): mc rm: Unable to write. (Access Denied.)")
 
 
 @pytest.mark.parametrize("before,message", [
