@@ -6,7 +6,8 @@
 # their receiver when real faults cross them (tests/lab/alerts.yml), and bad
 # monitoring input be refused; the application tier must survive its faults
 # (tests/lab/app-tier.sh); the drill must refuse an estate that is not
-# whole; and no secret may appear in what the playbooks print at -vvv.
+# whole; ransomware on the database hosts must be recovered from the locked
+# backups; and no secret may appear in what the playbooks print at -vvv.
 # Usage: drill-checks.sh RESULTS_DIR
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -26,5 +27,8 @@ FULEXO_RESULTS_DIR="$results" "$repo/tests/lab/monitoring-refusals.sh" || exit 1
 # application runbook, degraded mode, bad input.
 FULEXO_RESULTS_DIR="$results" "$repo/tests/lab/app-tier.sh" || exit 1
 "$repo/tests/lab/drill-refusals.sh" || exit 1
+# Ransomware on the database tier: contained, backups proven, hosts rebuilt,
+# restored to the moment of the attack (incident_ransomware.yml).
+"$repo/tests/lab/ransomware.sh" "$results" || exit 1
 # No secret in what the playbooks print at -vvv (stock Ansible) or write.
 "$repo/tests/lab/secrets-in-output.sh"
