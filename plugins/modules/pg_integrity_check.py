@@ -251,7 +251,7 @@ checks:
           verifications), C(amcheck_installed).
           C(constraints) - C(checked), C(foreign_keys), C(check_constraints),
           C(violations) and C(errors) (C(type), C(name), C(table),
-          C(definition), C(violations), C(limit_reached), C(error)).
+          C(definition), C(violations), C(limit_reached), C(error); a foreign key's also C(references), the referenced table).
           C(baseline) - C(table), C(exists), C(rows), C(min_rows), C(max_rows).
           C(archive) - C(rc) and C(wal_verify), the JSON WAL-G printed.
       type: dict
@@ -444,10 +444,14 @@ class IntegrityChecker(object):
                 for row in found:
                     con = from_row(row)
                     rows, error = tx.run(violations_sql(con, limit))
-                    findings.append({"type": kind, "name": con["name"],
-                                     "table": "%s.%s" % (con["schema"], con["table"]),
-                                     "definition": con["definition"],
-                                     "violations": None if error else int(rows[0][0]), "error": error})
+                    finding = {"type": kind, "name": con["name"],
+                               "table": "%s.%s" % (con["schema"], con["table"]),
+                               "definition": con["definition"],
+                               "violations": None if error else int(rows[0][0]), "error": error}
+                    if kind == "foreign_key":
+                        # The table whose rows went missing, for a repair.
+                        finding["references"] = "%s.%s" % (con["ref_schema"], con["ref_table"])
+                    findings.append(finding)
         return pgi.constraints_check(db, findings, limit)
 
     # -- baseline ---------------------------------------------------------

@@ -169,6 +169,10 @@ def test_fail_on_error_false_reports_without_failing(monkeypatch, capsys):
     assert result["ok"] is False
     assert result["msg"].startswith("integrity check failed: fulexo: constraints (1 of 2 constraints violated")
     assert ("fulexo", "constraints", "failed") in statuses(result)
+    violated = [c for c in result["checks"] if c["check"] == "constraints"][0]["details"]["violations"]
+    # A repair needs the table the referenced rows went missing from.
+    assert [(v["table"], v["references"], v["violations"]) for v in violated] == [
+        ("public.orders", "public.customers", 3)]
 
 
 def test_check_mode_runs_every_check(monkeypatch, capsys):
