@@ -75,19 +75,28 @@ else
 fi
 
 # --- The attack.
+data_dir="$(sql "$lead" "SELECT current_setting('data_directory')")"
+overwritten=""
 for h in pg1 pg2 pg3; do
-  docker exec "fulexo-lab-$h" python3 -c '
+  n="$(docker exec "fulexo-lab-$h" python3 -c '
 import os, sys
-root = sys.argv[1]
+root, count = sys.argv[1], 0
 for d, _, files in os.walk(os.path.join(root, "base")):
     for f in files:
         p = os.path.join(d, f)
         size = os.path.getsize(p)
         with open(p, "r+b") as handle:
             handle.write(os.urandom(min(size, 65536)))
-' /var/lib/postgresql/15/fulexo
+        count += 1
+print(count)
+' "$data_dir")"
+  overwritten+=" $h:${n:-0}"
 done
-say ok "data directories of pg1, pg2, pg3 overwritten with random bytes"
+if [[ "$overwritten" =~ :0( |$) ]]; then
+  say FAIL "the attack did not reach every data directory ($data_dir; files overwritten per host:$overwritten)"
+else
+  say ok "data directories ($data_dir) overwritten with random bytes (files per host:$overwritten)"
+fi
 prefix="local/fulexo-backups/postgres/fulexo-primary"
 newest="$(mc --json ls "$prefix/basebackups_005/" | python3 -c '
 import json, sys
