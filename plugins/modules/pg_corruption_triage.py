@@ -18,7 +18,7 @@ description:
   - A member is B(physically) corrupted when its own checks fail (C(checksums) or C(amcheck)), or when it
     violates a constraint that the leader does not violate. Replication ships WAL, not pages, so the other
     members' files are sound; the member can be rebuilt from a healthy leader.
-  - A constraint the B(leader) violates is B(logical) corruption (rows destroyed or changed by a bad deploy):
+  - A constraint the B(leader) violates is B(logical) corruption (rows destroyed or changed by a bad deploy);
     every replica replays it, no member is better, and the rows have to come back from a copy restored to
     the last good point in time. RV(tables) names the tables such a repair compares.
   - When the leader is physically corrupted, RV(candidate) is the replica that passed every check and follows
