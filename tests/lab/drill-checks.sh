@@ -6,7 +6,8 @@
 # their receiver when real faults cross them (tests/lab/alerts.yml), and bad
 # monitoring input be refused; the application tier must survive its faults
 # (tests/lab/app-tier.sh); the drill must refuse an estate that is not
-# whole; and no secret may appear in what the playbooks print at -vvv.
+# whole; the incident runbooks must repair corruption and recover from
+# ransomware; and no secret may appear in what the playbooks print at -vvv.
 # Usage: drill-checks.sh RESULTS_DIR
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -26,9 +27,10 @@ FULEXO_RESULTS_DIR="$results" "$repo/tests/lab/monitoring-refusals.sh" || exit 1
 # application runbook, degraded mode, bad input.
 FULEXO_RESULTS_DIR="$results" "$repo/tests/lab/app-tier.sh" || exit 1
 "$repo/tests/lab/drill-refusals.sh" || exit 1
-# tests/lab/ransomware.sh (incident_ransomware.yml) is not run here yet: in
-# the clean-clone run of 3f9c74e, every step passed, but the integrity check
-# after the restore reported 1 failed check of 7, which the lab runs before
-# had not shown. It stays out of the job until that is understood.
+# The incident runbooks: corruption (a page overwritten on disk, rows a bad
+# deploy destroyed), then ransomware (data directories and backup objects
+# overwritten; the hosts are rebuilt, so it comes last).
+"$repo/tests/lab/corruption.sh" "$results" || exit 1
+"$repo/tests/lab/ransomware.sh" "$results" || exit 1
 # No secret in what the playbooks print at -vvv (stock Ansible) or write.
 "$repo/tests/lab/secrets-in-output.sh"

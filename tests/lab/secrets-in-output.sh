@@ -54,6 +54,9 @@ run health_report playbooks/health_report.yml
 run app_recover playbooks/app_recover.yml
 run cache_recover playbooks/cache_recover.yml
 run switchover playbooks/switchover.yml
+# WAL-G's storage keys travel in its environment on the restore host.
+run restore playbooks/restore.yml
+run incident_corruption playbooks/incident_corruption.yml
 
 # Every secret file's value, searched in every log and results file; a hit
 # names the secret and the file, never the value.
