@@ -287,45 +287,15 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.fulexo.dr.plugins.module_utils import _pg_integrity as pgi
-
-DRIVER_IMPORT_ERROR = None
-try:
-    import psycopg2 as driver
-except ImportError:
-    try:
-        import psycopg as driver
-    except ImportError:
-        driver = None
-        DRIVER_IMPORT_ERROR = traceback.format_exc()
-
-
-class PgConnectError(Exception):
-    pass
-
-
-class Session(object):
-    """One autocommit connection; transactions are opened explicitly."""
-
-    def __init__(self, conn):
-        self.conn = conn
-
-    def query(self, sql, params=None):
-        cursor = self.conn.cursor()
-        try:
-            cursor.execute(sql, params)
-            return cursor.fetchall() if cursor.description else []
-        finally:
-            cursor.close()
-
-    def close(self):
-        try:
-            self.conn.close()
-        except Exception:  # pylint: disable=broad-except
-            pass
-
-
-def driver_error(exc):
-    return " ".join(str(exc).split()) or exc.__class__.__name__
+# The driver, the session and a driver error on one line, as pg_row_diff has
+# them; a failed connection keeps this module's own message (connect below).
+from ansible_collections.fulexo.dr.plugins.module_utils._pg_connect import (
+    DRIVER_IMPORT_ERROR,
+    PgConnectError,
+    Session,
+    driver,
+    driver_error,
+)
 
 
 def connect(params, dbname):
