@@ -7,11 +7,13 @@ ANSIBLE_PLAYBOOK := .venv/bin/ansible-playbook
 # task (a run of small tasks measured 4 to 8 times faster here).
 # ANSIBLE_STRATEGY=linear runs stock Ansible, as AWX and the execution
 # environment do.
-# Evaluated when each recipe runs, so after lab-up has installed Mitogen;
-# without it (a checkout lab/venv.sh has not run in) stock Ansible.
+# Chosen in the recipe, so after lab-up has linked Mitogen; without it (a
+# checkout lab/venv.sh has not run in) stock Ansible. Never exported to
+# `make test`: make would fix it before the prepare stage has linked Mitogen,
+# and every fresh checkout (CI) would then run the whole suite on stock Ansible.
 MITOGEN_PLUGINS := $(CURDIR)/.cache/ansible_mitogen/plugins/strategy
-export ANSIBLE_STRATEGY ?= $(if $(wildcard $(MITOGEN_PLUGINS)),mitogen_linear,linear)
-export ANSIBLE_STRATEGY_PLUGINS ?= $(MITOGEN_PLUGINS)
+WITH_STRATEGY = ANSIBLE_STRATEGY=$(or $(ANSIBLE_STRATEGY),$(if $(wildcard $(MITOGEN_PLUGINS)),mitogen_linear,linear)) \
+  ANSIBLE_STRATEGY_PLUGINS=$(or $(ANSIBLE_STRATEGY_PLUGINS),$(MITOGEN_PLUGINS))
 INVENTORY ?= inventories/lab/hosts.yml
 
 ## drill: build the lab if needed, converge it, run the DR drill
@@ -22,7 +24,7 @@ INVENTORY ?= inventories/lab/hosts.yml
 ## (a failed step still fails the run).
 DRILL_PROFILE ?= quarterly
 drill: lab-up
-	$(ANSIBLE_PLAYBOOK) -i $(INVENTORY) playbooks/site.yml dr-drill.yml \
+	$(WITH_STRATEGY) $(ANSIBLE_PLAYBOOK) -i $(INVENTORY) playbooks/site.yml dr-drill.yml \
 	  -e dr_drill_profile=$(DRILL_PROFILE) -e dr_drill_allow_incomplete=true $(DRILL_ARGS)
 
 ## test: everything CI runs (unit, lint, sanity, molecule, the drill)
@@ -36,7 +38,7 @@ lab-status: ; lab/lab status
 venv: ; lab/venv.sh
 
 converge: lab-up
-	$(ANSIBLE_PLAYBOOK) -i $(INVENTORY) playbooks/site.yml
+	$(WITH_STRATEGY) $(ANSIBLE_PLAYBOOK) -i $(INVENTORY) playbooks/site.yml
 
 unit: ; STAGES=prepare,unit tests/run-all.sh
 lint: ; STAGES=prepare,lint tests/run-all.sh

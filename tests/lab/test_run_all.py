@@ -5,7 +5,9 @@ are stand-ins here; the real ones run in CI."""
 
 import os
 import shutil
+import signal
 import subprocess
+import time
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -16,7 +18,7 @@ def executable(path, body):
     path.chmod(0o755)
 
 
-def fake_repo(tmp_path, failing=(), drill_rc=0, refusals_rc=0):
+def fake_repo(tmp_path, failing=(), drill_rc=0, refusals_rc=0, hanging=()):
     repo = tmp_path / "repo"
     (repo / "tests").mkdir(parents=True)
     shutil.copy(os.path.join(REPO_ROOT, "tests", "run-all.sh"), repo / "tests" / "run-all.sh")
@@ -27,7 +29,9 @@ def fake_repo(tmp_path, failing=(), drill_rc=0, refusals_rc=0):
     # Each stand-in notes when it started and ended, so overlap can be seen.
     executable(repo / ".venv" / "bin" / "molecule",
                'echo "start $3" >> %s; sleep 1; echo "end $3" >> %s\n'
-               'case " %s " in *" $3 "*) echo "scenario $3 broke"; exit 1;; esac' % (ran, ran, " ".join(failing)))
+               'case " %s " in *" $3 "*) echo "scenario $3 broke"; exit 1;; esac\n'
+               'case " %s " in *" $3 "*) echo "scenario $3 is at its slow step"; sleep 60;; esac'
+               % (ran, ran, " ".join(failing), " ".join(hanging)))
     (repo / "Makefile").write_text("drill:\n\t@echo start drill >> %s; sleep 1; echo end drill >> %s; exit %d\n"
                                    % (ran, ran, drill_rc))
     executable(repo / "lab" / "lab", "exit 0")
@@ -105,3 +109,77 @@ def test_a_drill_that_does_not_refuse_fails_the_drill_stage(tmp_path):
     out = run_all(repo, cache)
     assert out.returncode == 1
     assert "  drill      FAIL" in out.stdout and "  molecule   PASS" in out.stdout
+
+
+def test_a_suite_stopped_from_outside_shows_where_each_running_job_was(tmp_path):
+    # CI's time limit: a job's output is otherwise printed only when it ends.
+    repo, cache, ran = fake_repo(tmp_path, hanging=("walg",))
+    suite = subprocess.Popen(["bash", str(repo / "tests" / "run-all.sh")], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                             env=dict(_clean_environ(), FULEXO_CACHE=str(cache), STAGES="molecule,drill"))
+    try:
+        deadline = time.monotonic() + 60
+        # The stand-in notes "end" just before it prints its slow step and sleeps.
+        while "end walg" not in (ran.read_text() if ran.exists() else ""):
+            assert time.monotonic() < deadline, "the hanging scenario never reached its slow step"
+            time.sleep(0.2)
+        time.sleep(0.5)
+        suite.send_signal(signal.SIGTERM)
+        out, _ = suite.communicate(timeout=30)
+    finally:
+        # The jobs still running are in the suite's process group (CI kills the group).
+        try:
+            os.killpg(suite.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert suite.returncode == 143, out
+    assert "stopped by SIGTERM" in out
+    assert "molecule/walg, running for" in out and "scenario walg is at its slow step" in out
+    # Jobs that had already ended are not repeated as running.
+    assert "molecule/brand_new, running for" not in out
+
+
+def fake_make_repo(tmp_path, lab_links_mitogen=True):
+    """The real Makefile in a checkout without .cache: its lab-up (a stand-in
+    for lab/lab up) links Mitogen as lab/venv.sh does, and the stand-ins for
+    ansible-playbook and run-all.sh print the strategy they were given."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(os.path.join(REPO_ROOT, "Makefile"), repo / "Makefile")
+    link = 'mkdir -p "$(dirname "$0")/../.cache/ansible_mitogen/plugins/strategy"' if lab_links_mitogen else "true"
+    executable(repo / "lab" / "lab", '[ "$1" = up ] && %s; exit 0' % link)
+    show = 'echo "strategy=${ANSIBLE_STRATEGY-unset} plugins=${ANSIBLE_STRATEGY_PLUGINS-unset}"'
+    executable(repo / ".venv" / "bin" / "ansible-playbook", show)
+    executable(repo / "tests" / "run-all.sh", show)
+    return repo
+
+
+def make(repo, target, **env):
+    environ = dict((k, v) for k, v in _clean_environ().items() if not k.startswith("ANSIBLE_STRATEGY"))
+    out = subprocess.run(["make", "-s", "-C", str(repo), target], capture_output=True, text=True, timeout=60,
+                         check=False, env=dict(environ, **env))
+    assert out.returncode == 0, out.stdout + out.stderr
+    return [line for line in out.stdout.splitlines() if line.startswith("strategy=")]
+
+
+def test_make_test_leaves_the_strategy_to_run_all_which_chooses_after_prepare(tmp_path):
+    # Fixed by make before the prepare stage had linked Mitogen, it was
+    # "linear", and a fresh checkout ran the whole suite on stock Ansible.
+    repo = fake_make_repo(tmp_path)
+    assert make(repo, "test") == ["strategy=unset plugins=unset"]
+
+
+def test_make_drill_uses_mitogen_once_lab_up_has_linked_it(tmp_path):
+    repo = fake_make_repo(tmp_path)
+    plugins = repo / ".cache" / "ansible_mitogen" / "plugins" / "strategy"
+    assert make(repo, "drill") == ["strategy=mitogen_linear plugins=%s" % plugins]
+
+
+def test_make_drill_without_mitogen_runs_stock_ansible(tmp_path):
+    repo = fake_make_repo(tmp_path, lab_links_mitogen=False)
+    assert make(repo, "converge")[0].startswith("strategy=linear ")
+
+
+def test_an_asked_strategy_wins(tmp_path):
+    repo = fake_make_repo(tmp_path)
+    assert make(repo, "drill", ANSIBLE_STRATEGY="linear")[0].startswith("strategy=linear ")
