@@ -70,6 +70,9 @@ pytest_stage() {
 slowest_first="drill molecule/patroni molecule/walg molecule/redis_cluster molecule/monitoring molecule/minio molecule/etcd molecule/nginx_lb"
 
 run_lab_job() {
+  # Each task's time and each run's slowest tasks, so a slow or stopped run
+  # shows where its time went.
+  export ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks
   case "$1" in
     drill)
       # The README's first command, end to end (the quarterly profile),
@@ -127,7 +130,22 @@ lab_stages() {
   logs="$(mktemp -d)"
   local -A job_of=() t0_of=()
   local molecule_rc=0 drill_rc=0 failed_jobs=()
-  printf '\n===== lab jobs (%s at a time): %s =====\n' "$max" "${jobs[*]}"
+  printf '\n===== lab jobs (%s at a time, strategy %s): %s =====\n' "$max" "${ANSIBLE_STRATEGY:-linear}" "${jobs[*]}"
+  # Stopped from outside (CI's time limit, ^C): a job's output is otherwise
+  # printed only when it ends, so show where each running job had got to.
+  on_stopped() {
+    trap - TERM INT
+    local pid
+    printf '\n===== stopped by SIG%s after %ss; the jobs still running =====\n' "$1" "$(( $(date +%s) - started ))"
+    for pid in "${!job_of[@]}"; do
+      kill -0 "$pid" 2>/dev/null || continue
+      printf '\n===== %s, running for %ss: the end of its output =====\n' "${job_of[$pid]}" "$(( $(date +%s) - ${t0_of[$pid]} ))"
+      tail -n 150 "$logs/${job_of[$pid]//\//_}.log"
+    done
+    exit 143
+  }
+  trap 'on_stopped TERM' TERM
+  trap 'on_stopped INT' INT
   finish_one() {
     local ended took word=pass
     wait -n -p pid; rc=$?
@@ -148,6 +166,7 @@ lab_stages() {
     job_of[$!]="$job"; t0_of[$!]=$(date +%s); running=$((running + 1))
   done
   while (( running > 0 )); do finish_one; done
+  trap - TERM INT
 
   for job in "${failed_jobs[@]}"; do
     # The last failed task (expected refusals fail earlier, and are ignored
