@@ -125,7 +125,7 @@ def test_a_suite_stopped_from_outside_shows_where_each_running_job_was(tmp_path)
             time.sleep(0.2)
         time.sleep(0.5)
         suite.send_signal(signal.SIGTERM)
-        out, _ = suite.communicate(timeout=30)
+        out = suite.communicate(timeout=30)[0]
     finally:
         # The jobs still running are in the suite's process group (CI kills the group).
         try:

@@ -1,0 +1,192 @@
+# -*- coding: utf-8 -*-
+# Copyright: Fulexo SRE
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The DR site's position against the primary site, and whether it may be
+activated.
+
+Private to the fulexo.dr collection. Pure functions over Patroni's
+GET /patroni answers (one member's PostgreSQL position) and the summaries of
+GET /cluster (_patroni.summarize_cluster), unit-tested on answers recorded
+from Patroni 4.1. The DR site is a Patroni standby cluster: its leader is a
+"standby_leader" that follows the primary site by streaming or from the
+offsite WAL archive.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import calendar
+import re
+
+# Patroni's spelling of a writable leader, old and new.
+PRIMARY_ROLES = ("primary", "master", "leader")
+
+_TIMESTAMP = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?"
+    r"(?:(Z)|([+-])(\d{2}):?(\d{2})?)?$")
+
+
+def parse_timestamp(text):
+    """Epoch seconds of a PostgreSQL/ISO timestamp such as Patroni reports
+    (`2026-12-06 16:01:02.123456+00:00`); None for null or unreadable text.
+    A timestamp without an offset is taken as UTC."""
+    if not text or not isinstance(text, str):
+        return None
+    found = _TIMESTAMP.match(text.strip())
+    if not found:
+        return None
+    year, month, day, hour, minute, second = (int(found.group(i)) for i in range(1, 7))
+    fraction = float("0." + found.group(7)) if found.group(7) else 0.0
+    offset = 0
+    if found.group(9):
+        offset = int(found.group(10)) * 3600 + int(found.group(11) or 0) * 60
+        offset = -offset if found.group(9) == "-" else offset
+    return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)) - offset + fraction
+
+
+def _lsn(value):
+    """Patroni reports positions as integers (bytes); anything else is unknown."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value
+
+
+def member_position(status):
+    """One member's GET /patroni answer, reduced to what the DR decisions use."""
+    xlog = status.get("xlog") or {}
+    role = status.get("role", "")
+    primary = role in PRIMARY_ROLES
+    return {
+        "name": (status.get("patroni") or {}).get("name") or status.get("name", ""),
+        "scope": (status.get("patroni") or {}).get("scope", ""),
+        "role": "primary" if primary else role,
+        "state": status.get("state", ""),
+        "running": status.get("state") == "running",
+        "system_identifier": str(status.get("database_system_identifier") or "") or None,
+        "timeline": status.get("timeline"),
+        # A primary reports where it writes; a standby where it received and replayed.
+        "lsn": _lsn(xlog.get("location")) if primary else _lsn(xlog.get("replayed_location")),
+        "received_lsn": None if primary else _lsn(xlog.get("received_location")),
+        "replayed_lsn": None if primary else _lsn(xlog.get("replayed_location")),
+        "replayed_at": None if primary else parse_timestamp(xlog.get("replayed_timestamp")),
+        "replay_paused": bool(xlog.get("paused", False)),
+        # "streaming" while connected to its source; absent when it reads the archive.
+        "replication_state": status.get("replication_state"),
+    }
+
+
+def site_lag(standby, primary, now):
+    """How far the DR site's standby leader is behind.
+
+    lag_bytes: the primary's write position minus what the standby replayed,
+    known only while the primary answers. lag_seconds: 0 when nothing is left
+    to replay, else the time since the last transaction the standby replayed
+    (an upper bound when the primary is idle); None when the standby has
+    replayed no transaction since it started.
+    """
+    replayed = standby.get("replayed_lsn") if standby else None
+    primary_lsn = primary.get("lsn") if primary else None
+    lag_bytes = None
+    receive_lag_bytes = None
+    if replayed is not None and primary_lsn is not None:
+        lag_bytes = max(0, primary_lsn - replayed)
+        if standby.get("received_lsn") is not None:
+            receive_lag_bytes = max(0, primary_lsn - standby["received_lsn"])
+    if lag_bytes == 0:
+        lag_seconds = 0.0
+    elif standby and standby.get("replayed_at") is not None:
+        lag_seconds = round(max(0.0, now - standby["replayed_at"]), 1)
+    else:
+        lag_seconds = None
+    return {
+        "lag_bytes": lag_bytes,
+        "receive_lag_bytes": receive_lag_bytes,
+        "lag_seconds": lag_seconds,
+        "basis": "primary site's write position" if primary_lsn is not None else "last replayed transaction",
+    }
+
+
+def source_of_wal(standby):
+    """Where the standby leader gets WAL from now: streaming, archive or none."""
+    if not standby or not standby.get("running"):
+        return "none"
+    if standby.get("replication_state") == "streaming":
+        return "streaming"
+    return "archive" if standby.get("replayed_lsn") is not None else "none"
+
+
+def primary_site_state(cluster, leader_status):
+    """'writable' when the primary site's leader runs as a primary; 'down'
+    when none of it answered (cluster is None); 'no leader' otherwise."""
+    if cluster is None:
+        return "down"
+    if leader_status and leader_status["role"] == "primary" and leader_status["running"]:
+        return "writable"
+    return "no leader"
+
+
+def _format_bytes(value):
+    if value is None:
+        return "unknown"
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if value >= size:
+            return "%d bytes (%.1f %s)" % (value, float(value) / size, unit)
+    return "%d bytes" % value
+
+
+def describe_lag(lag):
+    seconds = "unknown" if lag["lag_seconds"] is None else "%.1f s" % lag["lag_seconds"]
+    return "%s and %s behind (by the %s)" % (_format_bytes(lag["lag_bytes"]), seconds, lag["basis"])
+
+
+def activation_verdict(dr_cluster, standby, primary_state, primary_status, lag, max_lag_bytes,
+                       max_lag_seconds, force=False):
+    """Whether the DR site may be promoted now.
+
+    Returns {"action": "activate"|"noop"|"refuse", "reason": str,
+    "forced": bool}. force overrides only what an operator may knowingly
+    accept (a primary site that still answers, which the playbook then
+    fences, and lag beyond the limits); it never promotes a DR site that has
+    no running standby leader, holds another database, or never received WAL.
+    """
+    def refuse(reason):
+        return {"action": "refuse", "reason": reason, "forced": False}
+
+    leader = dr_cluster.get("leader") if dr_cluster else None
+    members = ", ".join("%s (%s, %s)" % (m["name"], m["role"], m["state"] or "unknown")
+                        for m in (dr_cluster or {}).get("members", [])) or "none"
+    if standby and standby["role"] == "primary" and standby["running"]:
+        return {"action": "noop", "reason": "the DR site already runs as a primary (%s)" % standby["name"],
+                "forced": False}
+    if not leader or not standby or standby["role"] != "standby_leader" or not standby["running"]:
+        return refuse("the DR site has no running standby leader (members: %s); nothing to promote" % members)
+    ours = standby.get("system_identifier")
+    theirs = primary_status.get("system_identifier") if primary_status else None
+    if ours and theirs and ours != theirs:
+        return refuse("the DR site holds another database (system identifier %s, the primary site's is %s): "
+                      "it is not a standby of this cluster" % (ours, theirs))
+    replayed_nothing = standby.get("received_lsn") is None and standby.get("replayed_at") is None
+    if standby.get("replayed_lsn") is None or replayed_nothing:
+        return refuse("the DR site's standby leader %s never received WAL from the primary site or the archive "
+                      "(nothing replayed since it started); promoting it would lose everything since its base backup"
+                      % standby["name"])
+    reasons = []
+    if primary_state == "writable":
+        reasons.append("the primary site is healthy (%s is a writable primary): activating the DR site would "
+                       "make two primaries; use a switchover, or force after deciding to fence it"
+                       % primary_status["name"])
+    too_far = []
+    if lag["lag_bytes"] is not None and lag["lag_bytes"] > max_lag_bytes:
+        too_far.append("%s > %s allowed" % (_format_bytes(lag["lag_bytes"]), _format_bytes(max_lag_bytes)))
+    if lag["lag_seconds"] is None or lag["lag_seconds"] > max_lag_seconds:
+        too_far.append("%s > %d s allowed" % ("unknown seconds" if lag["lag_seconds"] is None
+                                              else "%.1f s" % lag["lag_seconds"], max_lag_seconds))
+    if too_far:
+        reasons.append("the DR site is too far behind: %s (%s)" % ("; ".join(too_far), describe_lag(lag)))
+    if reasons and not force:
+        return refuse("; ".join(reasons))
+    reason = "promote %s, %s" % (standby["name"], describe_lag(lag))
+    if reasons:
+        reason += "; forced past: " + "; ".join(reasons)
+    return {"action": "activate", "reason": reason, "forced": bool(reasons)}

@@ -1,0 +1,159 @@
+"""The DR site's lag and the activation verdict (module_utils/_dr_site.py)."""
+
+import copy
+import json
+import os
+
+import pytest
+
+from ansible_collections.fulexo.dr.plugins.module_utils import _dr_site
+from ansible_collections.fulexo.dr.plugins.module_utils._patroni import summarize_cluster
+
+NOW = 1796572900.0  # 2026-12-06 16:01:40 UTC
+SYSID = "7445012345678901234"
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "dr_site")
+
+
+def fixture(name):
+    with open(os.path.join(FIXTURES, name)) as handle:
+        return json.load(handle)
+
+
+# GET /patroni of the primary site's leader and of the DR site's standby leader.
+PRIMARY = fixture("patroni_primary.json")
+STANDBY_LEADER = fixture("patroni_standby_leader.json")
+DR_CLUSTER = summarize_cluster({"scope": "fulexo", "members": [
+    {"name": "dr-pg1", "role": "standby_leader", "state": "streaming", "api_url": "http://dr1:8008/patroni",
+     "timeline": 4},
+    {"name": "dr-pg2", "role": "replica", "state": "streaming", "api_url": "http://dr2:8008/patroni",
+     "timeline": 4, "lag": 0}]})
+
+
+def standby(**xlog):
+    status = copy.deepcopy(STANDBY_LEADER)
+    status["xlog"].update(xlog)
+    return status
+
+
+def verdict(standby_status=STANDBY_LEADER, primary_status=PRIMARY, primary_state="writable", force=False,
+            max_bytes=1 << 30, max_seconds=900, cluster=None):
+    cluster = cluster or DR_CLUSTER
+    position = _dr_site.member_position(standby_status) if standby_status else None
+    primary = _dr_site.member_position(primary_status) if primary_status else None
+    lag = _dr_site.site_lag(position, primary if primary_state == "writable" else None, NOW)
+    return _dr_site.activation_verdict(cluster, position, primary_state, primary, lag, max_bytes, max_seconds, force)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2026-12-06 16:01:32.500000+00:00", 1796572892.5),
+    ("2026-12-06T17:01:32+01:00", 1796572892.0),
+    ("2026-12-06 11:01:32.5-05", 1796572892.5),
+    ("2026-12-06T16:01:32Z", 1796572892.0),
+    ("2026-12-06 16:01:32", 1796572892.0),
+    (None, None), ("", None), ("yesterday", None), (12, None),
+])
+def test_timestamps_as_patroni_and_postgresql_print_them(text, expected):
+    assert _dr_site.parse_timestamp(text) == expected
+
+
+def test_positions_of_a_primary_and_a_standby_leader():
+    primary = _dr_site.member_position(PRIMARY)
+    assert (primary["role"], primary["lsn"], primary["received_lsn"], primary["name"]) == ("primary", 84017152, None, "pg1")
+    # Patroni < 3 spelled a writable leader "master".
+    assert _dr_site.member_position(dict(PRIMARY, role="master"))["role"] == "primary"
+    follower = _dr_site.member_position(STANDBY_LEADER)
+    assert follower["role"] == "standby_leader" and follower["running"]
+    assert (follower["received_lsn"], follower["replayed_lsn"], follower["replayed_at"]) == \
+        (84017152, 84017152, 1796572892.5)
+    assert follower["system_identifier"] == SYSID
+
+
+def test_lag_in_bytes_against_the_primary_and_seconds_since_the_last_replayed_transaction():
+    follower = _dr_site.member_position(standby(replayed_location=84017152 - 3 * 1048576,
+                                                received_location=84017152 - 1048576))
+    lag = _dr_site.site_lag(follower, _dr_site.member_position(PRIMARY), NOW)
+    assert lag["lag_bytes"] == 3 * 1048576 and lag["receive_lag_bytes"] == 1048576
+    assert lag["lag_seconds"] == 7.5 and lag["basis"] == "primary site's write position"
+    # Nothing left to replay: no lag, however old the last transaction.
+    caught_up = _dr_site.site_lag(_dr_site.member_position(standby(replayed_timestamp="2026-12-06 10:00:00+00")),
+                                  _dr_site.member_position(PRIMARY), NOW)
+    assert (caught_up["lag_bytes"], caught_up["lag_seconds"]) == (0, 0.0)
+    # The primary gone: bytes unknown, seconds since the last replayed transaction.
+    gone = _dr_site.site_lag(follower, None, NOW)
+    assert gone["lag_bytes"] is None and gone["lag_seconds"] == 7.5 and gone["basis"] == "last replayed transaction"
+
+
+def test_where_the_standby_gets_wal():
+    assert _dr_site.source_of_wal(_dr_site.member_position(STANDBY_LEADER)) == "streaming"
+    from_archive = dict(STANDBY_LEADER, replication_state=None)
+    assert _dr_site.source_of_wal(_dr_site.member_position(from_archive)) == "archive"
+    assert _dr_site.source_of_wal(_dr_site.member_position(dict(STANDBY_LEADER, state="stopped"))) == "none"
+    assert _dr_site.source_of_wal(None) == "none"
+
+
+def test_the_primary_site_state():
+    assert _dr_site.primary_site_state(None, None) == "down"
+    writable = _dr_site.member_position(PRIMARY)
+    assert _dr_site.primary_site_state({"members": []}, writable) == "writable"
+    assert _dr_site.primary_site_state({"members": []}, dict(writable, running=False)) == "no leader"
+    assert _dr_site.primary_site_state({"members": []}, None) == "no leader"
+
+
+def test_a_healthy_primary_site_is_refused_unless_forced():
+    refused = verdict()
+    assert refused["action"] == "refuse"
+    assert "primary site is healthy (pg1 is a writable primary)" in refused["reason"]
+    forced = verdict(force=True)
+    assert forced["action"] == "activate" and forced["forced"]
+    assert "forced past: the primary site is healthy" in forced["reason"]
+
+
+def test_the_primary_site_down_and_the_dr_site_close_behind_is_activated():
+    activated = verdict(primary_status=None, primary_state="down")
+    assert activated == {"action": "activate", "forced": False,
+                         "reason": "promote dr-pg1, unknown and 7.5 s behind (by the last replayed transaction)"}
+
+
+def test_too_far_behind_says_how_far_in_bytes_and_seconds():
+    far = standby(replayed_location=84017152 - 300 * 1048576, replayed_timestamp="2026-12-06 15:31:40+00:00")
+    refused = verdict(far, primary_state="no leader", primary_status=dict(PRIMARY, state="stopped"))
+    assert refused["action"] == "refuse"
+    assert "too far behind: 1800.0 s > 900 s allowed" in refused["reason"]
+    refused = verdict(far, max_bytes=100 * 1048576, force=False, primary_state="writable")
+    assert "314572800 bytes (300.0 MiB) > 104857600 bytes (100.0 MiB) allowed" in refused["reason"]
+    assert "1800.0 s > 900 s allowed" in refused["reason"]
+    assert verdict(far, max_bytes=100 * 1048576, force=True)["action"] == "activate"
+
+
+def test_a_dr_site_that_replayed_nothing_is_too_far_behind_by_unknown_seconds():
+    silent = standby(replayed_timestamp=None)
+    refused = verdict(silent, primary_status=None, primary_state="down")
+    assert refused["action"] == "refuse" and "unknown seconds > 900 s allowed" in refused["reason"]
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_what_force_never_overrides(force):
+    never_received = standby(received_location=None, replayed_timestamp=None)
+    refused = verdict(never_received, primary_status=None, primary_state="down", force=force)
+    assert refused["action"] == "refuse" and "never received WAL" in refused["reason"]
+
+    other_database = dict(STANDBY_LEADER, database_system_identifier="7000000000000000001")
+    refused = verdict(other_database, force=force)
+    assert refused["action"] == "refuse" and "holds another database (system identifier 7000000000000000001" in \
+        refused["reason"]
+
+    stopped = dict(STANDBY_LEADER, state="stopped")
+    refused = verdict(stopped, primary_status=None, primary_state="down", force=force)
+    assert refused["action"] == "refuse" and "no running standby leader" in refused["reason"]
+    assert "dr-pg1 (standby_leader, streaming), dr-pg2 (replica, streaming)" in refused["reason"]
+
+    no_leader = summarize_cluster({"scope": "fulexo", "members": [
+        {"name": "dr-pg1", "role": "replica", "state": "starting"}]})
+    refused = verdict(None, primary_status=None, primary_state="down", force=force, cluster=no_leader)
+    assert refused["action"] == "refuse" and "members: dr-pg1 (replica, starting)" in refused["reason"]
+
+
+def test_an_already_activated_dr_site_is_left_alone():
+    activated = dict(PRIMARY, patroni={"scope": "fulexo", "name": "dr-pg1"})
+    assert verdict(activated, primary_status=None, primary_state="down")["action"] == "noop"
