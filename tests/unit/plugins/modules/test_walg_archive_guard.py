@@ -9,11 +9,13 @@ with lines shaped like mc's, so the module's own code runs unchanged. Mc's
 streamed sha256 is tested against a fake mc binary at the end.
 """
 
+import calendar
 import hashlib
 import json
 import os
 import stat
 import sys
+import types
 
 import pytest
 
@@ -170,7 +172,14 @@ def bucket():
     return FakeBucket()
 
 
+# The module judges object locks against the clock: the recorded locks run
+# until 2026-12-04, so "now" is fixed inside the recording's day (else the
+# tests fail once that day has passed).
+RECORDED_NOW = calendar.timegm((2026, 12, 3, 3, 0, 0, 0, 0, 0))
+
+
 def run(monkeypatch, capsys, bucket, **args):
+    monkeypatch.setattr(walg_archive_guard, "time", types.SimpleNamespace(time=lambda: RECORDED_NOW))
     monkeypatch.setattr(AnsibleModule, "run_command", lambda self, a, **k: bucket.run_command(a, **k))
     monkeypatch.setattr(AnsibleModule, "get_bin_path", lambda self, name, required=False, opt_dirs=None: (
         "/usr/bin/" + name))
