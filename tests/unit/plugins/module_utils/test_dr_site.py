@@ -1,5 +1,6 @@
 """The DR site's lag and the activation verdict (module_utils/_dr_site.py)."""
 
+import calendar
 import copy
 import json
 import os
@@ -157,3 +158,18 @@ def test_what_force_never_overrides(force):
 def test_an_already_activated_dr_site_is_left_alone():
     activated = dict(PRIMARY, patroni={"scope": "fulexo", "name": "dr-pg1"})
     assert verdict(activated, primary_status=None, primary_state="down")["action"] == "noop"
+
+
+def test_answers_recorded_from_the_labs_patroni_4_1_5_read_as_expected():
+    # GET /patroni of the lab's leader and of a streaming replica, same moment
+    # (2026-12-06, during a drill). A standby leader answers as a replica does,
+    # with role "standby_leader".
+    primary = _dr_site.member_position(fixture("recorded_lab_primary.json"))
+    replica = _dr_site.member_position(fixture("recorded_lab_replica.json"))
+    assert (primary["role"], primary["name"], primary["lsn"], primary["timeline"]) == ("primary", "pg1", 587202560, 8)
+    assert (replica["role"], replica["name"], replica["replication_state"]) == ("replica", "pg2", "streaming")
+    assert replica["received_lsn"] == replica["replayed_lsn"] == 587202560
+    assert replica["replayed_at"] == pytest.approx(calendar.timegm((2026, 12, 6, 16, 24, 49, 0, 0, 0)) + 0.74858)
+    assert primary["system_identifier"] == replica["system_identifier"] == "7716222069664420112"
+    lag = _dr_site.site_lag(replica, primary, replica["replayed_at"] + 600)
+    assert (lag["lag_bytes"], lag["receive_lag_bytes"], lag["lag_seconds"]) == (0, 0, 0.0)

@@ -8,6 +8,7 @@ down, the verdict) runs unchanged.
 import copy
 import json
 import os
+import types
 
 import pytest
 
@@ -77,7 +78,7 @@ def test_a_healthy_primary_site_is_reported_and_activation_refused(monkeypatch, 
 
 def test_the_primary_site_gone_is_down_and_the_dr_site_close_behind_may_be_activated(monkeypatch, capsys):
     replayed_at = 1796572892.5  # the standby leader's replayed_timestamp
-    monkeypatch.setattr(dr_site_status.time, "time", lambda: replayed_at + 7.5)
+    monkeypatch.setattr(dr_site_status, "time", types.SimpleNamespace(time=lambda: replayed_at + 7.5))
     result = run(monkeypatch, capsys, FakeSites(primary_up=False), primary_urls=["http://pg1:8008", "http://pg2:8008"])
     assert result["primary_state"] == "down" and result["primary"] is None
     assert result["primary_errors"] == ["http://pg1:8008: [Errno 113] No route to host",
@@ -86,7 +87,7 @@ def test_the_primary_site_gone_is_down_and_the_dr_site_close_behind_may_be_activ
     assert result["lag_basis"] == "last replayed transaction"
     assert result["activation"]["action"] == "activate" and not result["activation"]["forced"]
     # Half an hour since the last replayed transaction: past the 15-minute RPO, only force activates.
-    monkeypatch.setattr(dr_site_status.time, "time", lambda: replayed_at + 1800)
+    monkeypatch.setattr(dr_site_status, "time", types.SimpleNamespace(time=lambda: replayed_at + 1800))
     late = run(monkeypatch, capsys, FakeSites(primary_up=False))
     assert late["activation"]["action"] == "refuse"
     assert "too far behind: 1800.0 s > 900 s allowed" in late["activation"]["reason"]
