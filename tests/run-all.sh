@@ -67,7 +67,7 @@ pytest_stage() {
 # long ones do not end up alone at the tail; a scenario not listed here
 # (new, length unknown) starts before them. Each job's output is printed
 # whole when it ends, and a failed job's tail again before the summary.
-slowest_first="drill molecule/patroni molecule/walg molecule/redis_cluster molecule/monitoring molecule/minio molecule/etcd molecule/nginx_lb"
+slowest_first="drill molecule/patroni molecule/walg molecule/redis_cluster molecule/monitoring molecule/minio molecule/etcd molecule/nginx_lb molecule/dns"
 
 run_lab_job() {
   # Each task's time and each run's slowest tasks, so a slow or stopped run
