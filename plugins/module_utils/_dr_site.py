@@ -19,6 +19,12 @@ __metaclass__ = type
 import calendar
 import re
 
+from ansible_collections.fulexo.dr.plugins.module_utils._archive_guard import wal_kind
+from ansible_collections.fulexo.dr.plugins.module_utils._walg import format_lsn
+
+# PostgreSQL's default WAL segment size (initdb --wal-segsize), which the lab and the roles keep.
+WAL_SEGMENT_BYTES = 16 * 1024 * 1024
+
 # Patroni's spelling of a writable leader, old and new.
 PRIMARY_ROLES = ("primary", "master", "leader")
 
@@ -141,13 +147,14 @@ def describe_lag(lag):
 
 
 def activation_verdict(dr_cluster, standby, primary_state, primary_status, lag, max_lag_bytes,
-                       max_lag_seconds, force=False):
+                       max_lag_seconds, force=False, archive=None):
     """Whether the DR site may be promoted now.
 
     Returns {"action": "activate"|"noop"|"refuse", "reason": str,
     "forced": bool}. force overrides only what an operator may knowingly
     accept (a primary site that still answers, which the playbook then
-    fences, and lag beyond the limits); it never promotes a DR site that has
+    fences, lag beyond the limits, and archived WAL not replayed yet when
+    archive, archive_catch_up's answer, is given); it never promotes a DR site that has
     no running standby leader, holds another database, or never received WAL.
     """
     def refuse(reason):
@@ -184,9 +191,54 @@ def activation_verdict(dr_cluster, standby, primary_state, primary_status, lag, 
                                               else "%.1f s" % lag["lag_seconds"], max_lag_seconds))
     if too_far:
         reasons.append("the DR site is too far behind: %s (%s)" % ("; ".join(too_far), describe_lag(lag)))
+    if archive is not None and not archive["caught_up"]:
+        reasons.append("the DR site has not replayed everything the offsite archive holds: %s" % archive["reason"])
     if reasons and not force:
         return refuse("; ".join(reasons))
     reason = "promote %s, %s" % (standby["name"], describe_lag(lag))
     if reasons:
         reason += "; forced past: " + "; ".join(reasons)
     return {"action": "activate", "reason": reason, "forced": bool(reasons)}
+
+
+def segment_start(segment, segment_bytes=WAL_SEGMENT_BYTES):
+    """(timeline, first LSN) of a 24-hex WAL segment name."""
+    segments_per_log = 0x100000000 // segment_bytes
+    timeline, log, number = int(segment[:8], 16), int(segment[8:16], 16), int(segment[16:24], 16)
+    return timeline, (log * segments_per_log + number) * segment_bytes
+
+
+def archive_catch_up(archived_names, standby, segment_bytes=WAL_SEGMENT_BYTES):
+    """Has the standby replayed into the newest segment the archive holds?
+
+    With the primary site gone the offsite archive is all there is: the DR
+    site must not be promoted before it has read the newest archived
+    segment, or what the archive still holds is lost. archived_names are the
+    file names of WAL-G's wal_005 folder (compressed names accepted;
+    .history and .partial files ignored). Returns newest_segment, its
+    timeline and end LSN, bytes_behind (at most: the newest segment's end
+    minus the replayed position) and caught_up; newest_segment is None when
+    the archive holds no segment.
+    """
+    segments = sorted(kind[1] for kind in (wal_kind(name) for name in archived_names)
+                      if kind and kind[0] == "segment")
+    replayed = standby.get("replayed_lsn") if standby else None
+    if not segments:
+        return {"newest_segment": None, "newest_timeline": None, "archive_end_lsn": None,
+                "replayed_lsn": format_lsn(replayed), "bytes_behind": None, "caught_up": False,
+                "reason": "the archive holds no WAL segment"}
+    # The furthest position wins, whatever its timeline: recovery follows the
+    # timeline switches the archive's history files describe.
+    newest = max(segments, key=lambda name: (segment_start(name, segment_bytes)[1], name[:8]))
+    timeline, start = segment_start(newest, segment_bytes)
+    end = start + segment_bytes
+    if replayed is None:
+        behind, caught_up, reason = None, False, "the standby reports no replayed position"
+    else:
+        behind = max(0, end - replayed)
+        caught_up = replayed >= start
+        reason = ("replayed into the newest archived segment %s" % newest if caught_up else
+                  "%d bytes of archived WAL not replayed yet (up to segment %s)" % (behind, newest))
+    return {"newest_segment": newest, "newest_timeline": timeline, "archive_end_lsn": format_lsn(end),
+            "replayed_lsn": format_lsn(replayed), "bytes_behind": behind, "caught_up": caught_up,
+            "reason": reason}

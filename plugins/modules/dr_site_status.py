@@ -61,9 +61,24 @@ options:
     type: int
     default: 900
   force:
-    description: Accept a primary site that still answers, and a lag beyond the limits.
+    description:
+      - Accept a primary site that still answers, a lag beyond the limits, and archived WAL
+        not replayed yet.
     type: bool
     default: false
+  archive_wal_names:
+    description:
+      - File names in the offsite archive's WAL folder (WAL-G's C(wal_005)), for example from
+        C(mc ls); compressed names are accepted, history and partial files ignored.
+      - When given, C(archive) tells whether the DR site has replayed into the newest archived
+        segment, and the verdict refuses (unless O(force)) while it has not. With the primary site
+        gone, the archive is all there is.
+    type: list
+    elements: str
+  wal_segment_bytes:
+    description: WAL segment size of the cluster (C(initdb --wal-segsize)).
+    type: int
+    default: 16777216
 notes:
   - The lag in seconds is 0 when nothing is left to replay; otherwise it is
     the age of the last transaction replayed, which overstates the lag while
@@ -154,6 +169,15 @@ lag_seconds:
   returned: always
   type: float
   sample: 0.0
+archive:
+  description:
+    - Whether the DR site has replayed into the newest segment the offsite archive holds; null
+      without O(archive_wal_names).
+  returned: always
+  type: dict
+  sample: {newest_segment: "000000080000000000000023", newest_timeline: 8, archive_end_lsn: "0/24000000",
+           replayed_lsn: "0/230001A0", bytes_behind: 16776800, caught_up: true,
+           reason: "replayed into the newest archived segment 000000080000000000000023"}
 lag_basis:
   description: What the lag was measured against.
   returned: always
@@ -173,6 +197,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fulexo.dr.plugins.module_utils._dr_site import (
     activation_verdict,
+    archive_catch_up,
     member_position,
     primary_site_state,
     site_lag,
@@ -212,10 +237,16 @@ def main():
         max_lag_bytes=dict(type="int", default=1073741824),
         max_lag_seconds=dict(type="int", default=900),
         force=dict(type="bool", default=False),
+        archive_wal_names=dict(type="list", elements="str"),
+        wal_segment_bytes=dict(type="int", default=16777216),
     )
     module = AnsibleModule(argument_spec=spec, required_together=[("client_cert", "client_key")],
                            supports_check_mode=True)
     params = module.params
+    size = params["wal_segment_bytes"]
+    if size < 1 << 20 or size > 1 << 30 or size & (size - 1):
+        module.fail_json(msg="dr_site_status: wal_segment_bytes %d is not a WAL segment size (a power of two "
+                             "from 1 MiB to 1 GiB)" % size, changed=False)
     if not params["urls"]:
         module.fail_json(msg="dr_site_status: urls is empty: give the REST APIs of the DR site's Patroni members",
                          changed=False)
@@ -239,8 +270,11 @@ def main():
                 primary_errors.append(error)
     state = primary_site_state(primary_cluster, primary)
     lag = site_lag(standby, primary if state == "writable" else None, time.time())
+    archive = None
+    if params["archive_wal_names"] is not None:
+        archive = archive_catch_up(params["archive_wal_names"], standby, params["wal_segment_bytes"])
     verdict = activation_verdict(dr_cluster, standby, state, primary, lag, params["max_lag_bytes"],
-                                 params["max_lag_seconds"], params["force"])
+                                 params["max_lag_seconds"], params["force"], archive)
     if standby_error and verdict["action"] == "refuse":
         verdict["reason"] += " (its leader's status: %s)" % standby_error
     module.exit_json(
@@ -248,7 +282,7 @@ def main():
         standby=standby, wal_source=source_of_wal(standby), primary_state=state,
         primary=primary if state == "writable" else None, primary_errors=primary_errors,
         lag_bytes=lag["lag_bytes"], receive_lag_bytes=lag["receive_lag_bytes"],
-        lag_seconds=lag["lag_seconds"], lag_basis=lag["basis"], activation=verdict)
+        lag_seconds=lag["lag_seconds"], lag_basis=lag["basis"], archive=archive, activation=verdict)
 
 
 if __name__ == "__main__":

@@ -173,3 +173,59 @@ def test_answers_recorded_from_the_labs_patroni_4_1_5_read_as_expected():
     assert primary["system_identifier"] == replica["system_identifier"] == "7716222069664420112"
     lag = _dr_site.site_lag(replica, primary, replica["replayed_at"] + 600)
     assert (lag["lag_bytes"], lag["receive_lag_bytes"], lag["lag_seconds"]) == (0, 0, 0.0)
+
+
+# The recorded replica replayed up to 0/23000000: the first byte of segment 0x23.
+RECORDED_REPLICA = "recorded_lab_replica.json"
+
+
+def replica():
+    return _dr_site.member_position(fixture(RECORDED_REPLICA))
+
+
+def test_segment_positions_for_16_and_64_mib_segments():
+    assert _dr_site.segment_start("000000080000000000000023") == (8, 0x23000000)
+    assert _dr_site.segment_start("0000000A00000001000000FF") == (10, 0x1FF000000)
+    assert _dr_site.segment_start("00000001000000010000003F", 64 << 20) == (1, (64 + 63) * (64 << 20))
+
+
+def test_replayed_into_the_newest_archived_segment_is_caught_up():
+    names = ["000000080000000000000022.lz4", "000000080000000000000023.lz4", "00000008.history.lz4",
+             "000000070000000000000021.00000028.backup.lz4", "000000080000000000000024.partial"]
+    state = _dr_site.archive_catch_up(names, replica())
+    assert state["caught_up"] and state["newest_segment"] == "000000080000000000000023"
+    assert (state["newest_timeline"], state["archive_end_lsn"], state["replayed_lsn"]) == (8, "0/24000000", "0/23000000")
+    assert state["bytes_behind"] == 16 << 20
+    assert state["reason"] == "replayed into the newest archived segment 000000080000000000000023"
+
+
+def test_archived_wal_not_replayed_yet_is_counted_whatever_its_timeline():
+    # The primary failed over to timeline 9 and archived two more segments before the site was lost.
+    names = ["000000080000000000000023", "000000090000000000000023", "000000090000000000000024", "00000009.history"]
+    state = _dr_site.archive_catch_up(names, replica())
+    assert not state["caught_up"]
+    assert (state["newest_segment"], state["newest_timeline"], state["bytes_behind"]) == \
+        ("000000090000000000000024", 9, 32 << 20)
+    assert state["reason"] == "33554432 bytes of archived WAL not replayed yet (up to segment 000000090000000000000024)"
+
+
+def test_an_empty_archive_or_a_standby_without_position_is_not_caught_up():
+    empty = _dr_site.archive_catch_up(["00000008.history"], replica())
+    assert not empty["caught_up"] and empty["reason"] == "the archive holds no WAL segment"
+    blind = _dr_site.archive_catch_up(["000000080000000000000023"], None)
+    assert not blind["caught_up"] and blind["reason"] == "the standby reports no replayed position"
+
+
+def test_archived_wal_not_replayed_refuses_activation_unless_forced():
+    archive = {"caught_up": False, "reason": "33554432 bytes of archived WAL not replayed yet (up to segment X)"}
+    position = _dr_site.member_position(STANDBY_LEADER)
+    lag = _dr_site.site_lag(position, None, NOW)
+    refused = _dr_site.activation_verdict(DR_CLUSTER, position, "down", None, lag, 1 << 30, 900, False, archive)
+    assert refused["action"] == "refuse"
+    assert refused["reason"] == ("the DR site has not replayed everything the offsite archive holds: "
+                                 "33554432 bytes of archived WAL not replayed yet (up to segment X)")
+    forced = _dr_site.activation_verdict(DR_CLUSTER, position, "down", None, lag, 1 << 30, 900, True, archive)
+    assert forced["action"] == "activate" and forced["forced"]
+    caught_up = dict(archive, caught_up=True)
+    assert _dr_site.activation_verdict(DR_CLUSTER, position, "down", None, lag, 1 << 30, 900, False,
+                                       caught_up)["action"] == "activate"

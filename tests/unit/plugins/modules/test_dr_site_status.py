@@ -118,3 +118,18 @@ def test_no_dr_site_urls_is_refused_before_any_request(monkeypatch, capsys):
     fake = FakeSites()
     result = run(monkeypatch, capsys, fake, urls=[])
     assert result["failed"] and "urls is empty" in result["msg"] and fake.asked == []
+
+
+def test_the_archive_listing_is_judged_and_a_bad_segment_size_refused(monkeypatch, capsys):
+    replayed_at = 1796572892.5
+    monkeypatch.setattr(dr_site_status, "time", types.SimpleNamespace(time=lambda: replayed_at + 7.5))
+    # The standby leader replayed up to 84017152 (0/5020000), inside segment 5.
+    result = run(monkeypatch, capsys, FakeSites(primary_up=False),
+                 archive_wal_names=["000000040000000000000005.lz4", "000000040000000000000006.lz4"])
+    assert result["archive"]["newest_segment"] == "000000040000000000000006"
+    assert not result["archive"]["caught_up"]
+    assert result["activation"]["action"] == "refuse"
+    assert "has not replayed everything the offsite archive holds" in result["activation"]["reason"]
+    assert run(monkeypatch, capsys, FakeSites())["archive"] is None
+    bad = run(monkeypatch, capsys, FakeSites(), wal_segment_bytes=3 << 20)
+    assert bad["failed"] and "wal_segment_bytes 3145728 is not a WAL segment size" in bad["msg"]
