@@ -24,6 +24,9 @@ LEADER_ROLES = ("leader", "master", "standby_leader")
 SYNC_ROLES = ("sync_standby", "quorum_standby")
 # States in which a replica is usable as a failover candidate.
 HEALTHY_REPLICA_STATES = ("streaming",)
+# A standby cluster's leader follows another site: it reports how it gets
+# WAL, as replicas do, and leads its own cluster all the same.
+STANDBY_LEADER_STATES = ("running", "streaming", "in archive recovery")
 
 
 def patroni_argument_spec():
@@ -169,11 +172,13 @@ def summarize_cluster(data):
     replicas = [m for m in members if not m["is_leader"]]
     streaming = [m for m in replicas if m["state"] in HEALTHY_REPLICA_STATES]
     known_lags = [m["lag"] for m in replicas if m["lag"] is not None]
+    leader_up = bool(leader) and (leader["state"] in STANDBY_LEADER_STATES if leader["role"] == "standby_leader"
+                                  else leader["state"] == "running")
     return {
         "scope": data.get("scope", ""),
         "members": members,
         "leader": leader["name"] if leader else None,
-        "leader_running": bool(leader and leader["state"] == "running"),
+        "leader_running": leader_up,
         "timeline": leader["timeline"] if leader else None,
         "sync_standbys": [m["name"] for m in members if m["is_sync"]],
         "sync_standby": next((m["name"] for m in members if m["is_sync"]), None),
@@ -183,7 +188,7 @@ def summarize_cluster(data):
         "paused": bool(data.get("pause", False)),
         "scheduled_switchover": data.get("scheduled_switchover"),
         "pending_restart": [m["name"] for m in members if m["pending_restart"]],
-        "healthy": bool(leader and leader["state"] == "running" and len(streaming) == len(replicas)),
+        "healthy": leader_up and len(streaming) == len(replicas),
     }
 
 

@@ -89,6 +89,21 @@ def test_pre_3_master_role_is_a_leader(healthy):
     assert summary(raw)["leader"] == "mol-pg1"
 
 
+@pytest.mark.parametrize("state, up", [("streaming", True), ("in archive recovery", True), ("running", True),
+                                       ("starting", False), ("stopped", False)])
+def test_a_standby_clusters_leader_leads_while_it_follows_the_other_site(healthy, state, up):
+    raw = copy.deepcopy(healthy)
+    raw["members"][0]["role"], raw["members"][0]["state"] = "standby_leader", state
+    s = summary(raw)
+    assert s["leader"] == "mol-pg1" and s["leader_running"] is up and s["healthy"] is up
+
+
+def test_an_ordinary_leader_leads_only_while_running(healthy):
+    raw = copy.deepcopy(healthy)
+    raw["members"][0]["state"] = "streaming"
+    assert not summary(raw)["leader_running"]
+
+
 # --- candidates -----------------------------------------------------------------
 
 def test_unknown_candidate(healthy):

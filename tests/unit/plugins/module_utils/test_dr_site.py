@@ -229,3 +229,26 @@ def test_archived_wal_not_replayed_refuses_activation_unless_forced():
     caught_up = dict(archive, caught_up=True)
     assert _dr_site.activation_verdict(DR_CLUSTER, position, "down", None, lag, 1 << 30, 900, False,
                                        caught_up)["action"] == "activate"
+
+
+def test_a_real_standby_cluster_recorded_from_playbooks_dr_site_yml():
+    # A second, smaller lab (pg1-3, lb1, dr-pg1) after dr_site.yml: dr-pg1 is
+    # the standby leader of fulexo-dr, streaming through lb1's read-write port;
+    # its /patroni was read just before the primary's.
+    dr_cluster = summarize_cluster(fixture("recorded_devlab_dr_cluster.json"))
+    assert (dr_cluster["leader"], dr_cluster["leader_running"], dr_cluster["healthy"]) == ("dr-pg1", True, True)
+    follower = _dr_site.member_position(fixture("recorded_devlab_standby_leader.json"))
+    primary = _dr_site.member_position(fixture("recorded_devlab_primary.json"))
+    assert (follower["role"], follower["replication_state"], follower["scope"]) == \
+        ("standby_leader", "streaming", "fulexo-dr")
+    assert _dr_site.source_of_wal(follower) == "streaming"
+    lag = _dr_site.site_lag(follower, primary, follower["replayed_at"] + 5)
+    assert lag["lag_bytes"] == 100663392 - 100663296
+    verdict = _dr_site.activation_verdict(dr_cluster, follower, "writable", primary, lag, 1 << 30, 900)
+    assert verdict["action"] == "refuse" and "the primary site is healthy (pg1 is a writable primary)" in \
+        verdict["reason"]
+    # The other lab's primary holds another database: refused even when forced.
+    other = _dr_site.member_position(fixture("recorded_lab_primary.json"))
+    refused = _dr_site.activation_verdict(dr_cluster, follower, "writable", other, lag, 1 << 30, 900, force=True)
+    assert refused["action"] == "refuse" and "holds another database (system identifier 7716234685355204879, " \
+        "the primary site's is 7716222069664420112)" in refused["reason"]
