@@ -136,9 +136,10 @@ lab_stages() {
   on_stopped() {
     trap - TERM INT
     local pid
-    printf '\n===== stopped by SIG%s after %ss; the jobs still running =====\n' "$1" "$(( $(date +%s) - started ))"
+    printf '\n===== stopped by SIG%s after %ss; the jobs that had not ended =====\n' "$1" "$(( $(date +%s) - started ))"
+    # Jobs not yet reaped by finish_one: CI stops the whole process group, so
+    # they may have just been killed too.
     for pid in "${!job_of[@]}"; do
-      kill -0 "$pid" 2>/dev/null || continue
       printf '\n===== %s, running for %ss: the end of its output =====\n' "${job_of[$pid]}" "$(( $(date +%s) - ${t0_of[$pid]} ))"
       tail -n 150 "$logs/${job_of[$pid]//\//_}.log"
     done
@@ -152,6 +153,7 @@ lab_stages() {
     running=$((running - 1))
     ended="${job_of[$pid]}"
     took=$(( $(date +%s) - ${t0_of[$pid]} ))
+    unset "job_of[$pid]"
     printf '\n===== %s: exit %s after %ss =====\n' "$ended" "$rc" "$took"
     cat "$logs/${ended//\//_}.log"
     if [[ $rc -ne 0 ]]; then

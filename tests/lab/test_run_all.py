@@ -9,6 +9,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
@@ -111,8 +113,10 @@ def test_a_drill_that_does_not_refuse_fails_the_drill_stage(tmp_path):
     assert "  drill      FAIL" in out.stdout and "  molecule   PASS" in out.stdout
 
 
-def test_a_suite_stopped_from_outside_shows_where_each_running_job_was(tmp_path):
+@pytest.mark.parametrize("whole_group", [False, True])
+def test_a_suite_stopped_from_outside_shows_where_each_running_job_was(tmp_path, whole_group):
     # CI's time limit: a job's output is otherwise printed only when it ends.
+    # CI stops the whole process group, so the jobs die with the suite.
     repo, cache, ran = fake_repo(tmp_path, hanging=("walg",))
     suite = subprocess.Popen(["bash", str(repo / "tests" / "run-all.sh")], stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, start_new_session=True,
@@ -124,7 +128,10 @@ def test_a_suite_stopped_from_outside_shows_where_each_running_job_was(tmp_path)
             assert time.monotonic() < deadline, "the hanging scenario never reached its slow step"
             time.sleep(0.2)
         time.sleep(0.5)
-        suite.send_signal(signal.SIGTERM)
+        if whole_group:
+            os.killpg(suite.pid, signal.SIGTERM)
+        else:
+            suite.send_signal(signal.SIGTERM)
         out = suite.communicate(timeout=30)[0]
     finally:
         # The jobs still running are in the suite's process group (CI kills the group).
@@ -135,7 +142,7 @@ def test_a_suite_stopped_from_outside_shows_where_each_running_job_was(tmp_path)
     assert suite.returncode == 143, out
     assert "stopped by SIGTERM" in out
     assert "molecule/walg, running for" in out and "scenario walg is at its slow step" in out
-    # Jobs that had already ended are not repeated as running.
+    # Jobs that had already ended are not repeated.
     assert "molecule/brand_new, running for" not in out
 
 
