@@ -16,21 +16,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import calendar
-import re
-
 from ansible_collections.fulexo.dr.plugins.module_utils._archive_guard import wal_kind
-from ansible_collections.fulexo.dr.plugins.module_utils._walg import format_lsn
+from ansible_collections.fulexo.dr.plugins.module_utils._walg import MissingTimeZoneError, format_lsn, parse_time
 
 # PostgreSQL's default WAL segment size (initdb --wal-segsize), which the lab and the roles keep.
 WAL_SEGMENT_BYTES = 16 * 1024 * 1024
 
 # Patroni's spelling of a writable leader, old and new.
 PRIMARY_ROLES = ("primary", "master", "leader")
-
-_TIMESTAMP = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?"
-    r"(?:(Z)|([+-])(\d{2}):?(\d{2})?)?$")
 
 
 def parse_timestamp(text):
@@ -39,16 +32,13 @@ def parse_timestamp(text):
     A timestamp without an offset is taken as UTC."""
     if not text or not isinstance(text, str):
         return None
-    found = _TIMESTAMP.match(text.strip())
-    if not found:
+    try:
+        try:
+            return parse_time(text).timestamp()
+        except MissingTimeZoneError:
+            return parse_time(text.strip() + "Z").timestamp()
+    except ValueError:
         return None
-    year, month, day, hour, minute, second = (int(found.group(i)) for i in range(1, 7))
-    fraction = float("0." + found.group(7)) if found.group(7) else 0.0
-    offset = 0
-    if found.group(9):
-        offset = int(found.group(10)) * 3600 + int(found.group(11) or 0) * 60
-        offset = -offset if found.group(9) == "-" else offset
-    return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)) - offset + fraction
 
 
 def _lsn(value):
