@@ -14,12 +14,12 @@ LAB_IMAGE_REPO="${LAB_PREBAKED_REPO:-fulexo-dr/lab}"
 
 # What the roles install with apt (patroni, etcd, haproxy, redis_cluster,
 # walg's restore entry point, monitoring, nginx_lb, the lab's application, the incident
-# playbooks' host isolation), and Patroni's pinned venv.
+# playbooks' host isolation, the dns role), and Patroni's pinned venv.
 packages=(postgresql-15 postgresql-client-15 python3-venv python3-psycopg2 python3-packaging
           etcd-server etcd-client python3-cryptography haproxy redis-server redis-tools
           prometheus prometheus-alertmanager prometheus-node-exporter
           prometheus-postgres-exporter prometheus-redis-exporter prometheus-blackbox-exporter
-          nginx-light python3-redis nftables)
+          nginx-light python3-redis nftables bind9 bind9-dnsutils)
 patroni_version=$(sed -n 's/^patroni_version: *//p' "$REPO_ROOT/roles/patroni/defaults/main.yml")
 psycopg2_version=$(sed -n 's/^patroni_psycopg2_version: *//p' "$REPO_ROOT/roles/patroni/defaults/main.yml")
 [[ -n "$patroni_version" && -n "$psycopg2_version" ]] || die "cannot read the Patroni pins from roles/patroni/defaults/main.yml"
@@ -56,7 +56,7 @@ if ! docker exec -e DEBIAN_FRONTEND=noninteractive "$builder" bash -euo pipefail
     # 6379, an empty haproxy) in every lab host; each role enables what its
     # host runs, so the image ships them disabled.
     systemctl disable --now -q etcd redis-server haproxy prometheus prometheus-alertmanager prometheus-node-exporter \
-      prometheus-postgres-exporter prometheus-redis-exporter prometheus-blackbox-exporter nginx
+      prometheus-postgres-exporter prometheus-redis-exporter prometheus-blackbox-exporter nginx named
     python3 -m venv /opt/patroni
     /opt/patroni/bin/pip install -q 'patroni[etcd3]==$patroni_version' 'psycopg2-binary==$psycopg2_version'
   " >"$FULEXO_CACHE/prebake.log" 2>&1; then
