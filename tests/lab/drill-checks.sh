@@ -8,7 +8,9 @@
 # (tests/lab/app-tier.sh); the drill must refuse an estate that is not
 # whole; the incident runbooks must repair corruption and recover from
 # ransomware; no secret may appear in what the playbooks print at -vvv; and
-# dr_site.yml must make dr-pg1 a standby cluster that follows the primary.
+# dr_site.yml must make dr-pg1 a standby cluster that follows the primary;
+# then the primary site is cut off and dr_activate.yml must move the service
+# to the DR site (RTO, RPO, fencing).
 # Usage: drill-checks.sh RESULTS_DIR
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -35,6 +37,7 @@ FULEXO_RESULTS_DIR="$results" "$repo/tests/lab/app-tier.sh" || exit 1
 "$repo/tests/lab/ransomware.sh" "$results" || exit 1
 # No secret in what the playbooks print at -vvv (stock Ansible) or write.
 "$repo/tests/lab/secrets-in-output.sh" || exit 1
-# The DR site as a standby cluster of the primary site (#11), last: it
-# leaves dr-pg1 following the primary.
-"$repo/tests/lab/dr-site.sh"
+# The DR site as a standby cluster of the primary site (#11), then the
+# data-centre outage, last: it leaves the primary site fenced.
+"$repo/tests/lab/dr-site.sh" || exit 1
+"$repo/tests/lab/dr-outage.sh"

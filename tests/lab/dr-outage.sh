@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# The data-centre outage (#11, plan §4 and §6): with dr-pg1 following the
+# primary site (tests/lab/dr-site.sh first) and a probe writing through
+# db.fulexo.lab, every host of the primary site is cut off the network.
+# dr_activate.yml must refuse a wrong DNS key and a DNS server that does not
+# answer with nothing changed, then activate the DR site: db.fulexo.lab
+# points at it and writes through the name succeed. Prints the RTO (cut ->
+# first write acknowledged through the name) and the RPO (acknowledged writes
+# missing on the DR site). The old site, reconnected, must take no writes
+# (fenced), and a second dr_activate.yml run must change nothing.
+# Leaves the primary site fenced: run it last (fail-back is not written yet).
+# Usage: dr-outage.sh    (LAB_INVENTORY, LAB_PREFIX, LAB_NETWORK for another lab)
+set -uo pipefail
+repo="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$repo" || exit 1
+inventory=${LAB_INVENTORY:-inventories/lab/hosts.yml}
+prefix=${LAB_PREFIX:-fulexo-lab}
+network=${LAB_NETWORK:-fulexo-lab}
+secrets="${FULEXO_CACHE:-/var/cache/fulexo-dr}/secrets"
+primary_site=(pg1 pg2 pg3 lb1)
+work="$(mktemp -d)"
+probe_pid=""
+cut=()
+stop_probe() {
+  touch "$work/stop"
+  [[ -n $probe_pid ]] || return 0
+  for _ in $(seq 50); do kill -0 "$probe_pid" 2>/dev/null || break; sleep 0.1; done
+  kill "$probe_pid" 2>/dev/null
+  wait "$probe_pid" 2>/dev/null
+  probe_pid=""
+}
+# shellcheck disable=SC2317  # run by the EXIT trap
+cleanup() {
+  stop_probe
+  # Never leave a host without its network, whatever failed.
+  for host in "${cut[@]}"; do
+    docker network connect --alias "$host" "$network" "$prefix-$host" 2>/dev/null
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+failures=0
+say() { printf '%-4s %s\n' "$1" "$2"; [[ $1 == ok ]] || failures=$((failures + 1)); }
+now() { date +%s.%N | cut -c1-14; }
+minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a - b }'; }
+address() { docker inspect -f "{{(index .NetworkSettings.Networks \"$network\").IPAddress}}" "$prefix-$1"; }
+activate() {  # activate NAME [ARGS...]: dr_activate.yml, output in $work/NAME.log; prints "rc seconds"
+  local name=$1 start rc
+  shift
+  start=$(now)
+  env --unset=ANSIBLE_CALLBACKS_ENABLED .venv/bin/ansible-playbook -i "$inventory" playbooks/dr_activate.yml "$@" \
+    >"$work/$name.log" 2>&1
+  rc=$?
+  echo "$rc $(minus "$(now)" "$start")"
+}
+flat() { tr -s ' \n' ' ' <"$1"; }
+sql() {  # sql HOST STATEMENT
+  docker exec "$prefix-$1" su postgres -c "psql -XAtq -v ON_ERROR_STOP=1 -d fulexo -c \"$2\""
+}
+resolve() {  # resolve NAME: the A records the lab's DNS server gives
+  .venv/bin/python - "$1" "$(address dns1)" <<'EOF'
+import sys, dns.resolver
+r = dns.resolver.Resolver(configure=False)
+r.nameservers = [sys.argv[2]]
+r.lifetime = 3
+try:
+    print(" ".join(sorted(a.address for a in r.resolve(sys.argv[1], "A", tcp=True))))
+except Exception as exc:
+    print("none (%s)" % exc.__class__.__name__)
+EOF
+}
+dr_role() {  # the role dr-pg1's Patroni reports
+  .venv/bin/python -c 'import json, sys, urllib.request
+print(json.load(urllib.request.urlopen("http://%s:8008/patroni" % sys.argv[1], timeout=3)).get("role", "none"))' \
+    "$(address dr-pg1)" 2>/dev/null || echo none
+}
+finish() {
+  exit $(( failures > 0 ))
+}
+
+lb_address=$(address lb1)
+dr_address=$(address dr-pg1)
+name=db.fulexo.lab
+if [[ "$(resolve $name)" == "$lb_address" ]]; then
+  say ok "$name points at the primary site's load balancer ($lb_address)"
+else
+  say FAIL "$name answers '$(resolve $name)', not lb1's address $lb_address: no DNS server set up by site.yml?"
+  finish
+fi
+if [[ "$(dr_role)" != standby_leader ]]; then
+  say FAIL "dr-pg1 is '$(dr_role)', not a standby leader: run tests/lab/dr-site.sh first"
+  finish
+fi
+
+# The probe's table, on the primary's leader (the DR site gets it by WAL).
+leader=""
+for host in pg1 pg2 pg3; do
+  [[ "$(sql "$host" "select pg_is_in_recovery()" 2>/dev/null)" == f ]] && leader=$host
+done
+if [[ -z $leader ]] || ! sql "$leader" "drop table if exists dr_outage_probe;
+    create table dr_outage_probe (seq int primary key, at timestamptz not null default clock_timestamp());
+    grant select, insert on dr_outage_probe to fulexo" >/dev/null; then
+  say FAIL "cannot create the probe table on the primary's leader ('${leader:-none}')"
+  finish
+fi
+PGPASSWORD="$(cat "$secrets/patroni_app")" .venv/bin/python tests/lab/dr_write_probe.py \
+  --dns-server "$(address dns1)" --name "$name" --stop-file "$work/stop" >"$work/probe.log" 2>"$work/probe.err" &
+probe_pid=$!
+for _ in $(seq 100); do
+  n=$(grep -c "^ack .* $lb_address$" "$work/probe.log" 2>/dev/null)
+  (( ${n:-0} >= 30 )) && break
+  sleep 0.2
+done
+acked_before=$(grep -c "^ack .* $lb_address$" "$work/probe.log")
+if (( acked_before < 30 )); then
+  say FAIL "the probe wrote only $acked_before rows through $name in 20 s; its errors:"
+  grep '^err' "$work/probe.log" | tail -5; tail -5 "$work/probe.err"
+  finish
+fi
+say ok "the probe writes through $name to the primary site ($acked_before rows acknowledged)"
+
+# The outage: every host of the primary site loses its network at once.
+cut_at=$(now)
+for host in "${primary_site[@]}"; do
+  docker network disconnect "$network" "$prefix-$host" && cut+=("$host")
+done
+say ok "cut ${cut[*]} off the network at $(date -u -d "@${cut_at%.*}" +%T)"
+
+# Bad input first: nothing may change.
+tsig_wrong="$(head -c 33 /dev/urandom | base64)"
+read -r rc took < <(activate wrong-key -e "dr_activate_dns_tsig_secret=$tsig_wrong")
+if [[ $rc -ne 0 ]] && flat "$work/wrong-key.log" | grep -q "refused the key" \
+    && [[ "$(dr_role)" == standby_leader && "$(resolve $name)" == "$lb_address" ]]; then
+  say ok "a wrong TSIG key is refused in $took s: $(flat "$work/wrong-key.log" | grep -o "dns switch: [^\"']*refused the key [^(]*" | head -1)- dr-pg1 still a standby, $name unchanged"
+else
+  say FAIL "a wrong TSIG key: exit $rc, dr-pg1 $(dr_role), $name -> $(resolve $name); its end:"
+  tail -n 25 "$work/wrong-key.log"
+fi
+read -r rc took < <(activate silent-dns -e dr_activate_dns_port=5399)
+if [[ $rc -ne 0 ]] && flat "$work/silent-dns.log" | grep -q "no answer from the DNS server" \
+    && [[ "$(dr_role)" == standby_leader && "$(resolve $name)" == "$lb_address" ]]; then
+  say ok "a DNS server that does not answer is refused in $took s, dr-pg1 still a standby, $name unchanged"
+else
+  say FAIL "a silent DNS server: exit $rc, dr-pg1 $(dr_role), $name -> $(resolve $name); its end:"
+  tail -n 25 "$work/silent-dns.log"
+fi
+
+activation_at=$(now)
+read -r rc took < <(activate activate)
+report="$(flat "$work/activate.log" | grep -o "dr_activate: activated: [^\"']*" | head -1)"
+if [[ $rc -eq 0 && -n $report ]]; then
+  say ok "dr_activate.yml took $took s: $report"
+else
+  say FAIL "dr_activate.yml exited $rc after $took s without activating; its end:"
+  tail -n 40 "$work/activate.log"
+fi
+flat "$work/activate.log" | grep -o "dr_activate: DR site [^\"']*" | head -1 | sed 's/^/     /'
+if [[ "$(resolve $name)" == "$dr_address" ]]; then
+  say ok "$name now points at the DR site ($dr_address)"
+else
+  say FAIL "$name answers '$(resolve $name)', not the DR site's $dr_address"
+fi
+for _ in $(seq 150); do
+  grep -q "^ack .* $dr_address$" "$work/probe.log" && break
+  sleep 0.2
+done
+first_dr=$(grep -m1 "^ack .* $dr_address$" "$work/probe.log")
+if [[ -n $first_dr ]]; then
+  read -r _ _ first_dr_at _ <<<"$first_dr"
+  # Let it write through the DR site for a while, then stop it.
+  sleep 3
+  say ok "writes through $name succeed on the DR site: RTO $(minus "$first_dr_at" "$cut_at") s from the cut \
+(of it $(minus "$activation_at" "$cut_at") s for the two refused runs; $(minus "$first_dr_at" "$activation_at") s from the start of the activating run)"
+else
+  say FAIL "no write through $name was acknowledged by the DR site within 30 s of the activation; the probe's last lines:"
+  tail -5 "$work/probe.log"
+fi
+stop_probe
+
+# RPO: every acknowledged write must be on the DR site.
+grep '^ack' "$work/probe.log" | awk '{print $2}' | sort -n >"$work/acked"
+sql dr-pg1 "select seq from dr_outage_probe order by seq" | sort -n >"$work/present"
+lost=$(comm -23 "$work/acked" "$work/present" | wc -l)
+acked=$(wc -l <"$work/acked")
+last_before=$(grep "^ack .* $lb_address$" "$work/probe.log" | tail -1 | awk '{print $3}')
+if (( acked > 0 && lost == 0 )); then
+  say ok "RPO: 0 of $acked acknowledged writes lost (the last one through the old site, acknowledged \
+$(minus "$cut_at" "$last_before") s before the cut, is on the DR site)"
+else
+  say FAIL "RPO: $lost of $acked acknowledged writes are missing on the DR site: $(comm -23 "$work/acked" "$work/present" | head -10 | tr '\n' ' ')"
+fi
+
+# The old site comes back: it must take no writes. (Docker gives the hosts
+# new addresses when they are reconnected; fencing does not depend on them.)
+for host in "${cut[@]}"; do
+  docker network connect --alias "$host" "$network" "$prefix-$host" || say FAIL "cannot reconnect $host"
+done
+cut=()
+sleep 15
+fenced=""
+for host in pg1 pg2 pg3; do
+  state="$(docker exec "$prefix-$host" systemctl is-active patroni 2>/dev/null)/$(docker exec "$prefix-$host" systemctl is-enabled patroni 2>/dev/null)"
+  postgres="$(docker exec "$prefix-$host" pgrep -c -x postgres 2>/dev/null || true)"
+  fenced+="$host: patroni $state, ${postgres:-0} postgres processes; "
+  [[ $state == inactive/disabled && ${postgres:-0} -eq 0 ]] \
+    || say FAIL "$host is not fenced after it came back: patroni $state, ${postgres:-0} postgres processes"
+done
+if PGPASSWORD="$(cat "$secrets/patroni_app")" .venv/bin/python - "$(address lb1)" >/dev/null 2>"$work/old-write.err" <<'EOF'
+import sys, psycopg
+with psycopg.connect(host=sys.argv[1], port=5000, dbname="fulexo", user="fulexo", connect_timeout=3) as conn:
+    conn.execute("insert into dr_outage_probe (seq) values (-1)")
+EOF
+then
+  say FAIL "the old primary site took a write through lb1 after it was reconnected"
+else
+  say ok "reconnected, the old primary site takes no write (${fenced}through lb1: $(grep -m1 -o 'OperationalError: .*' "$work/old-write.err" | cut -c1-100))"
+fi
+
+# At -vvv: what the DNS key and the REST API password pass through is printed.
+read -r rc took < <(activate again -vvv)
+recap="$(grep -E '^\S+ +: ok=' "$work/again.log")"
+printed=""
+for secret in "$secrets"/*; do
+  grep -qF -- "$(cat "$secret")" "$work/again.log" && printed+="$(basename "$secret") "
+done
+if [[ -n $printed ]]; then
+  say FAIL "the second dr_activate.yml run printed secrets at -vvv: $printed"
+fi
+if [[ $rc -eq 0 && -n $recap ]] && ! grep -qv 'changed=0 ' <<<"$recap" \
+    && flat "$work/again.log" | grep -q "dr_activate: already active"; then
+  say ok "a second dr_activate.yml run changed nothing ($took s; at -vvv, none of the $(find "$secrets" -type f | wc -l) lab secrets printed)"
+else
+  say FAIL "the second dr_activate.yml run exited $rc or changed something:"
+  printf '%s\n' "${recap:-(no play recap)}"
+  tail -n 20 "$work/again.log"
+fi
+finish
