@@ -11,14 +11,10 @@
 # Leaves the primary site fenced: run it last (fail-back is not written yet).
 # Usage: dr-outage.sh    (LAB_INVENTORY, LAB_PREFIX, LAB_NETWORK for another lab)
 set -uo pipefail
-repo="$(cd "$(dirname "$0")/../.." && pwd)"
-cd "$repo" || exit 1
-inventory=${LAB_INVENTORY:-inventories/lab/hosts.yml}
-prefix=${LAB_PREFIX:-fulexo-lab}
-network=${LAB_NETWORK:-fulexo-lab}
+# shellcheck source=tests/lab/dr-lib.sh
+. "$(dirname "$0")/dr-lib.sh"
 secrets="${FULEXO_CACHE:-/var/cache/fulexo-dr}/secrets"
 primary_site=(pg1 pg2 pg3 lb1)
-work="$(mktemp -d)"
 probe_pid=""
 cut=()
 stop_probe() {
@@ -39,11 +35,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-failures=0
-say() { printf '%-4s %s\n' "$1" "$2"; [[ $1 == ok ]] || failures=$((failures + 1)); }
 now() { date +%s.%N | cut -c1-14; }
 minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a - b }'; }
-address() { docker inspect -f "{{(index .NetworkSettings.Networks \"$network\").IPAddress}}" "$prefix-$1"; }
 activate() {  # activate NAME [ARGS...]: dr_activate.yml, output in $work/NAME.log; prints "rc seconds"
   local name=$1 start rc
   shift
@@ -52,15 +45,6 @@ activate() {  # activate NAME [ARGS...]: dr_activate.yml, output in $work/NAME.l
     >"$work/$name.log" 2>&1
   rc=$?
   echo "$rc $(minus "$(now)" "$start")"
-}
-flat() { tr -s ' \n' ' ' <"$1"; }
-logged() {  # logged LOG TEXT: is TEXT in the unfolded log? (no pipe into grep -q: under
-  # pipefail the writer, cut off when grep has found it, would fail the test)
-  flat "$1" >"$1.flat"
-  grep -qF -- "$2" "$1.flat"
-}
-sql() {  # sql HOST STATEMENT
-  docker exec "$prefix-$1" su postgres -c "psql -XAtq -v ON_ERROR_STOP=1 -d fulexo -c \"$2\""
 }
 resolve() {  # resolve NAME: the A records the lab's DNS server gives
   .venv/bin/python - "$1" "$(address dns1)" <<'EOF'
@@ -73,11 +57,6 @@ try:
 except Exception as exc:
     print("none (%s)" % exc.__class__.__name__)
 EOF
-}
-dr_role() {  # the role dr-pg1's Patroni reports
-  .venv/bin/python -c 'import json, sys, urllib.request
-print(json.load(urllib.request.urlopen("http://%s:8008/patroni" % sys.argv[1], timeout=3)).get("role", "none"))' \
-    "$(address dr-pg1)" 2>/dev/null || echo none
 }
 finish() {
   exit $(( failures > 0 ))
@@ -98,10 +77,7 @@ if [[ "$(dr_role)" != standby_leader ]]; then
 fi
 
 # The probe's table, on the primary's leader (the DR site gets it by WAL).
-leader=""
-for host in pg1 pg2 pg3; do
-  [[ "$(sql "$host" "select pg_is_in_recovery()" 2>/dev/null)" == f ]] && leader=$host
-done
+leader=$(leader)
 if [[ -z $leader ]] || ! sql "$leader" "drop table if exists dr_outage_probe;
     create table dr_outage_probe (seq int primary key, at timestamptz not null default clock_timestamp());
     grant select, insert on dr_outage_probe to fulexo" >/dev/null; then

@@ -9,50 +9,20 @@
 # while the primary site is healthy.
 # Usage: dr-site.sh    (LAB_INVENTORY, LAB_PREFIX, LAB_NETWORK for another lab)
 set -uo pipefail
-repo="$(cd "$(dirname "$0")/../.." && pwd)"
-cd "$repo" || exit 1
-inventory=${LAB_INVENTORY:-inventories/lab/hosts.yml}
-prefix=${LAB_PREFIX:-fulexo-lab}
-network=${LAB_NETWORK:-fulexo-lab}
-work="$(mktemp -d)"
+# shellcheck source=tests/lab/dr-lib.sh
+. "$(dirname "$0")/dr-lib.sh"
 # shellcheck disable=SC2317  # run by the EXIT trap
 cleanup() {
   docker exec "$prefix-dr-pg1" nft delete table inet dr_site_test 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
-failures=0
-say() { printf '%-4s %s\n' "$1" "$2"; [[ $1 == ok ]] || failures=$((failures + 1)); }
 run() {  # run NAME: dr_site.yml, its output in $work/NAME.log; prints its seconds
   local start rc
   start=$(date +%s)
   .venv/bin/ansible-playbook -i "$inventory" playbooks/dr_site.yml >"$work/$1.log" 2>&1
   rc=$?
   echo "$rc $(( $(date +%s) - start ))"
-}
-flat() {  # the log on one line: Ansible folds long messages
-  tr -s ' \n' ' ' <"$1"
-}
-logged() {  # logged LOG TEXT: is TEXT in the unfolded log? (no pipe into grep -q: under
-  # pipefail the writer, cut off when grep has found it, would fail the test)
-  flat "$1" >"$1.flat"
-  grep -qF -- "$2" "$1.flat"
-}
-sql() {  # sql HOST STATEMENT: the values back
-  docker exec "$prefix-$1" su postgres -c "psql -XAtq -v ON_ERROR_STOP=1 -d fulexo -c \"$2\""
-}
-address() { docker inspect -f "{{(index .NetworkSettings.Networks \"$network\").IPAddress}}" "$prefix-$1"; }
-replication_state() {  # what dr-pg1's Patroni says it replicates by
-  .venv/bin/python -c 'import json, sys, urllib.request
-answer = json.load(urllib.request.urlopen("http://%s:8008/patroni" % sys.argv[1], timeout=3))
-print(answer.get("role", "none"), answer.get("replication_state", "none").replace(" ", "_"))' \
-    "$(address dr-pg1)" 2>/dev/null || echo "none none"
-}
-leader() {
-  local host
-  for host in pg1 pg2 pg3; do
-    [[ "$(sql "$host" "select pg_is_in_recovery()" 2>/dev/null)" == f ]] && echo "$host" && return
-  done
 }
 probe_row() {  # probe_row SECONDS [SWITCH]: write a row on the leader, wait for it on dr-pg1; prints seconds or nothing
   local token start host
@@ -104,14 +74,14 @@ fi
 if took=$(probe_row 120 switch); then
   say ok "a row written on the primary's leader reached dr-pg1 through the offsite archive in ${took} s (WAL segment switched, pushed to minio1, replicated to minio3, fetched)"
 else
-  say FAIL "a row written on the primary's leader did not reach dr-pg1 through the archive within 120 s ($(replication_state))"
+  say FAIL "a row written on the primary's leader did not reach dr-pg1 through the archive within 120 s ($(dr_patroni))"
 fi
 
 # The link is back: the standby leader streams again.
 docker exec "$prefix-dr-pg1" nft delete table inet dr_site_test
 state=""
 for _ in $(seq 60); do
-  state=$(replication_state)
+  state=$(dr_patroni)
   [[ $state == "standby_leader streaming" ]] && break
   sleep 1
 done
