@@ -16,28 +16,43 @@ set -uo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 python="$repo/.venv/bin/python"
 results=${1:?usage: drill-checks.sh RESULTS_DIR}
+# ansible.cfg (collections path, pipelining) is read from the working directory.
+cd "$repo" || exit 1
+# Each check's time, printed as it ends and again at the end, so the job's
+# slowest parts are known (the checks are most of the drill job's time).
+timeline=""
+check() {
+  local name=$1 start rc; shift
+  start=$(date +%s)
+  "$@"; rc=$?
+  timeline+="$(printf '  %-22s %5d s  exit %d' "$name" "$(( $(date +%s) - start ))" "$rc")"$'\n'
+  echo "drill-checks: $name took $(( $(date +%s) - start )) s (exit $rc)"
+  return "$rc"
+}
+finish() { printf 'drill-checks timeline:\n%s' "$timeline"; exit "$1"; }
 # What the lab cannot rehearse yet: it has no DR site to activate.
-"$python" "$repo/tests/lab/check_drill_report.py" "$results" --outcome incomplete --profile quarterly --users \
-  --not-run "data-centre outage simulation (DR site activated)" || exit 1
-"$python" "$repo/tests/lab/drill_runner.py" "$repo" || exit 1
+check report "$python" "$repo/tests/lab/check_drill_report.py" "$results" --outcome incomplete --profile quarterly --users \
+  --not-run "data-centre outage simulation (DR site activated)" || finish 1
+check runner "$python" "$repo/tests/lab/drill_runner.py" "$repo" || finish 1
 # The plan's alerts on the same lab: real faults, notifications timed.
-(cd "$repo" && FULEXO_RESULTS_DIR="$results" .venv/bin/ansible-playbook -i inventories/lab/hosts.yml \
-  tests/lab/alerts.yml -e alerts_results_dir="$results") || exit 1
-FULEXO_RESULTS_DIR="$results" "$repo/tests/lab/monitoring-refusals.sh" || exit 1
+check alerts env FULEXO_RESULTS_DIR="$results" .venv/bin/ansible-playbook -i inventories/lab/hosts.yml \
+  tests/lab/alerts.yml -e alerts_results_dir="$results" || finish 1
+check monitoring-refusals env FULEXO_RESULTS_DIR="$results" "$repo/tests/lab/monitoring-refusals.sh" || finish 1
 # The backups are immutable even for MinIO's root credentials (COMPLIANCE).
-"$repo/tests/lab/backup-immutability.sh" || exit 1
+check backup-immutability "$repo/tests/lab/backup-immutability.sh" || finish 1
 # The application tier: an instance and a worker killed under load, the
 # application runbook, degraded mode, bad input.
-FULEXO_RESULTS_DIR="$results" "$repo/tests/lab/app-tier.sh" || exit 1
-"$repo/tests/lab/drill-refusals.sh" || exit 1
+check app-tier env FULEXO_RESULTS_DIR="$results" "$repo/tests/lab/app-tier.sh" || finish 1
+check drill-refusals "$repo/tests/lab/drill-refusals.sh" || finish 1
 # The incident runbooks: corruption (a page overwritten on disk, rows a bad
 # deploy destroyed), then ransomware (data directories and backup objects
 # overwritten; the hosts are rebuilt, so it comes last).
-"$repo/tests/lab/corruption.sh" "$results" || exit 1
-"$repo/tests/lab/ransomware.sh" "$results" || exit 1
+check corruption "$repo/tests/lab/corruption.sh" "$results" || finish 1
+check ransomware "$repo/tests/lab/ransomware.sh" "$results" || finish 1
 # No secret in what the playbooks print at -vvv (stock Ansible) or write.
-"$repo/tests/lab/secrets-in-output.sh" || exit 1
+check secrets "$repo/tests/lab/secrets-in-output.sh" || finish 1
 # The DR site as a standby cluster of the primary site (#11), then the
 # data-centre outage, last: it leaves the primary site fenced.
-"$repo/tests/lab/dr-site.sh" || exit 1
-"$repo/tests/lab/dr-outage.sh"
+check dr-site "$repo/tests/lab/dr-site.sh" || finish 1
+check dr-outage "$repo/tests/lab/dr-outage.sh" || finish 1
+finish 0
