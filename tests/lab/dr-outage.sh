@@ -6,9 +6,12 @@
 # answer with nothing changed, then activate the DR site: db.fulexo.lab
 # points at it and writes through the name succeed. Prints the RTO (cut ->
 # first write acknowledged through the name) and the RPO (acknowledged writes
-# missing on the DR site). The old site, reconnected, must take no writes
-# (fenced), and a second dr_activate.yml run must change nothing.
-# Leaves the primary site fenced: run it last (fail-back is not written yet).
+# missing on the DR site). The old site, reconnected with its old addresses,
+# must take no writes (fenced), and a second dr_activate.yml run must change
+# nothing. Then dr_failback.yml, with a probe writing through the name all
+# along: the old site rebuilt as a standby of the DR site, the service moved
+# back, no acknowledged write lost, the DR site following again; it prints
+# how long nothing took writes, and a second run must change nothing.
 # Usage: dr-outage.sh    (LAB_INVENTORY, LAB_PREFIX, LAB_NETWORK for another lab)
 set -uo pipefail
 # shellcheck source=tests/lab/dr-lib.sh
@@ -17,6 +20,13 @@ secrets="${FULEXO_CACHE:-/var/cache/fulexo-dr}/secrets"
 primary_site=(pg1 pg2 pg3 lb1)
 probe_pid=""
 cut=()
+declare -A old_address
+reconnect() {  # reconnect HOST: back on the lab network with the address it had
+  # (the old site's etcd and Patroni know each other by address); a lab
+  # network without a subnet of its own (lab_subnet) cannot give it back.
+  docker network connect --alias "$1" --ip "${old_address[$1]}" "$network" "$prefix-$1" 2>/dev/null \
+    || docker network connect --alias "$1" "$network" "$prefix-$1"
+}
 stop_probe() {
   touch "$work/stop"
   [[ -n $probe_pid ]] || return 0
@@ -30,21 +40,36 @@ cleanup() {
   stop_probe
   # Never leave a host without its network, whatever failed.
   for host in "${cut[@]}"; do
-    docker network connect --alias "$host" "$network" "$prefix-$host" 2>/dev/null
+    reconnect "$host" 2>/dev/null
   done
   rm -rf "$work"
 }
 trap cleanup EXIT
 now() { date +%s.%N | cut -c1-14; }
 minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a - b }'; }
-activate() {  # activate NAME [ARGS...]: dr_activate.yml, output in $work/NAME.log; prints "rc seconds"
+playbook() {  # playbook NAME PLAYBOOK [ARGS...]: output in $work/NAME.log; prints "rc seconds"
   local name=$1 start rc
   shift
   start=$(now)
-  env --unset=ANSIBLE_CALLBACKS_ENABLED .venv/bin/ansible-playbook -i "$inventory" playbooks/dr_activate.yml "$@" \
-    >"$work/$name.log" 2>&1
+  env --unset=ANSIBLE_CALLBACKS_ENABLED .venv/bin/ansible-playbook -i "$inventory" "$@" >"$work/$name.log" 2>&1
   rc=$?
   echo "$rc $(minus "$(now)" "$start")"
+}
+activate() {  # activate NAME [ARGS...]: dr_activate.yml
+  local name=$1
+  shift
+  playbook "$name" playbooks/dr_activate.yml "$@"
+}
+start_probe() {  # start_probe FIRST_SEQ: writes through the name into the probe table
+  rm -f "$work/stop"
+  PGPASSWORD="$(cat "$secrets/patroni_app")" .venv/bin/python tests/lab/dr_write_probe.py --first-seq "$1" \
+    --dns-server "$(address dns1)" --name "$name" --stop-file "$work/stop" >>"$work/probe.log" 2>>"$work/probe.err" &
+  probe_pid=$!
+}
+unchanged() {  # unchanged LOG: a play recap, and nothing changed on any host
+  local recap
+  recap="$(grep -E '^\S+ +: ok=' "$1")"
+  [[ -n $recap ]] && ! grep -qv 'changed=0 ' <<<"$recap"
 }
 resolve() {  # resolve NAME: the A records the lab's DNS server gives
   .venv/bin/python - "$1" "$(address dns1)" <<'EOF'
@@ -84,9 +109,7 @@ if [[ -z $leader ]] || ! sql "$leader" "drop table if exists dr_outage_probe;
   say FAIL "cannot create the probe table on the primary's leader ('${leader:-none}')"
   finish
 fi
-PGPASSWORD="$(cat "$secrets/patroni_app")" .venv/bin/python tests/lab/dr_write_probe.py \
-  --dns-server "$(address dns1)" --name "$name" --stop-file "$work/stop" >"$work/probe.log" 2>"$work/probe.err" &
-probe_pid=$!
+start_probe 1
 for _ in $(seq 100); do
   n=$(grep -c "^ack .* $lb_address$" "$work/probe.log" 2>/dev/null)
   (( ${n:-0} >= 30 )) && break
@@ -101,6 +124,9 @@ fi
 say ok "the probe writes through $name to the primary site ($acked_before rows acknowledged)"
 
 # The outage: every host of the primary site loses its network at once.
+for host in "${primary_site[@]}"; do
+  old_address[$host]=$(address "$host")
+done
 cut_at=$(now)
 for host in "${primary_site[@]}"; do
   docker network disconnect "$network" "$prefix-$host" && cut+=("$host")
@@ -171,10 +197,11 @@ else
   say FAIL "RPO: $lost of $acked acknowledged writes are missing on the DR site: $(comm -23 "$work/acked" "$work/present" | head -10 | tr '\n' ' ')"
 fi
 
-# The old site comes back: it must take no writes. (Docker gives the hosts
-# new addresses when they are reconnected; fencing does not depend on them.)
+# The old site comes back, with its old addresses: it must take no writes.
 for host in "${cut[@]}"; do
-  docker network connect --alias "$host" "$network" "$prefix-$host" || say FAIL "cannot reconnect $host"
+  reconnect "$host" || say FAIL "cannot reconnect $host"
+  [[ "$(address "$host")" == "${old_address[$host]}" ]] \
+    || say FAIL "$host came back as $(address "$host"), not ${old_address[$host]}: does the lab network have a lab_subnet?"
 done
 cut=()
 sleep 15
@@ -200,7 +227,6 @@ fi
 
 # At -vvv: what the DNS key and the REST API password pass through is printed.
 read -r rc took < <(activate again -vvv)
-recap="$(grep -E '^\S+ +: ok=' "$work/again.log")"
 printed=""
 for secret in "$secrets"/*; do
   grep -qF -- "$(cat "$secret")" "$work/again.log" && printed+="$(basename "$secret") "
@@ -208,12 +234,84 @@ done
 if [[ -n $printed ]]; then
   say FAIL "the second dr_activate.yml run printed secrets at -vvv: $printed"
 fi
-if [[ $rc -eq 0 && -n $recap ]] && ! grep -qv 'changed=0 ' <<<"$recap" \
-    && logged "$work/again.log" "dr_activate: already active"; then
+if [[ $rc -eq 0 ]] && unchanged "$work/again.log" && logged "$work/again.log" "dr_activate: already active"; then
   say ok "a second dr_activate.yml run changed nothing ($took s; at -vvv, none of the $(find "$secrets" -type f | wc -l) lab secrets printed)"
 else
   say FAIL "the second dr_activate.yml run exited $rc or changed something:"
-  printf '%s\n' "${recap:-(no play recap)}"
+  grep -E '^\S+ +: ok=' "$work/again.log" || echo "(no play recap)"
   tail -n 20 "$work/again.log"
+fi
+
+# Fail-back, with the probe writing through the name all along.
+mv "$work/probe.log" "$work/probe-outage.log"
+start_probe 1000001
+for _ in $(seq 100); do
+  n=$(grep -c "^ack .* $dr_address$" "$work/probe.log" 2>/dev/null)
+  (( ${n:-0} >= 20 )) && break
+  sleep 0.2
+done
+read -r rc took < <(playbook failback playbooks/dr_failback.yml)
+report="$(flat "$work/failback.log" | grep -o "dr_failback: failed back: [^\"']*" | head -1)"
+if [[ $rc -eq 0 && -n $report ]]; then
+  say ok "dr_failback.yml took $took s: $report"
+else
+  say FAIL "dr_failback.yml exited $rc after $took s without failing back; its end:"
+  tail -n 40 "$work/failback.log"
+fi
+backup="$(flat "$work/failback.log" | grep -o "backup done: base_[0-9A-F]*" | head -1)"
+if [[ -n $backup ]]; then
+  say ok "a full base backup on the new timeline (the DR site archived nothing): ${backup#backup done: }"
+else
+  say FAIL "dr_failback.yml took no full base backup after the switch back"
+fi
+if [[ "$(resolve $name)" == "$lb_address" ]]; then
+  say ok "$name points at the primary site again ($lb_address)"
+else
+  say FAIL "$name answers '$(resolve $name)', not lb1's $lb_address"
+fi
+for _ in $(seq 150); do
+  grep -q "^ack .* $lb_address$" "$work/probe.log" && break
+  sleep 0.2
+done
+sleep 2
+stop_probe
+back_leader=$(leader)
+read -r dr_role_now dr_state_now < <(dr_patroni)
+if [[ -n $back_leader && $dr_role_now == standby_leader && $dr_state_now == streaming ]] \
+    && grep -q "^ack .* $lb_address$" "$work/probe.log"; then
+  # The longest the probe went without an acknowledged write during the fail-back.
+  gap=$(awk '$1 == "ack" { if (last) { d = $3 - last; if (d > max) max = d } last = $3 } END { printf "%.1f", max }' "$work/probe.log")
+  say ok "writes through $name succeed on the primary site ($back_leader leads); the DR site follows it again (streaming); \
+the probe's longest wait for an acknowledged write during the fail-back: $gap s"
+else
+  say FAIL "after the fail-back: primary-site leader '${back_leader:-none}', dr-pg1 $dr_role_now/$dr_state_now, \
+writes through lb1: $(grep -c "^ack .* $lb_address$" "$work/probe.log")"
+fi
+cat "$work/probe-outage.log" "$work/probe.log" | grep '^ack' | awk '{print $2}' | sort >"$work/acked"
+sql "${back_leader:-pg1}" "select seq from dr_outage_probe" | sort >"$work/present"
+lost=$(comm -23 "$work/acked" "$work/present" | wc -l)
+acked=$(wc -l <"$work/acked")
+if (( acked > 0 && lost == 0 )); then
+  say ok "nothing lost: all $acked writes acknowledged since the test began (through the outage, on the DR site, during the fail-back) are on the primary site"
+else
+  say FAIL "$lost of $acked acknowledged writes are missing on the primary site after the fail-back: $(comm -23 "$work/acked" "$work/present" | head -10 | tr '\n' ' ')"
+fi
+kept=""
+for host in pg1 pg2 pg3; do
+  kept+="$(docker exec "$prefix-$host" sh -c 'ls -d /var/lib/postgresql/*/*.fenced-* 2>/dev/null' | sort | tail -1 | sed "s|^|$host:|") "
+done
+if [[ $(wc -w <<<"$kept") -eq 3 ]]; then
+  say ok "the old data directories are kept aside: $kept"
+else
+  say FAIL "not every old data directory was kept aside: '$kept'"
+fi
+
+read -r rc took < <(playbook failback-again playbooks/dr_failback.yml)
+if [[ $rc -eq 0 ]] && unchanged "$work/failback-again.log" && logged "$work/failback-again.log" "dr_failback: already failed back"; then
+  say ok "a second dr_failback.yml run changed nothing ($took s)"
+else
+  say FAIL "the second dr_failback.yml run exited $rc or changed something:"
+  grep -E '^\S+ +: ok=' "$work/failback-again.log" || echo "(no play recap)"
+  tail -n 20 "$work/failback-again.log"
 fi
 finish

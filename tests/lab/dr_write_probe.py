@@ -50,13 +50,15 @@ def main():
     parser.add_argument("--interval", type=float, default=0.1)
     parser.add_argument("--timeout", type=int, default=2)
     parser.add_argument("--stop-file", required=True)
+    parser.add_argument("--first-seq", type=int, default=1,
+                        help="number of the first row (a second probe on the same table starts past the first's)")
     args = parser.parse_args()
 
     resolver = dns.resolver.Resolver(configure=False)
     resolver.nameservers = [args.dns_server]
     resolver.port = args.dns_port
     resolver.lifetime = args.timeout
-    seq = 0
+    seq = args.first_seq - 1
     while not os.path.exists(args.stop_file):
         seq += 1
         address, problem = resolve(resolver, args.name)

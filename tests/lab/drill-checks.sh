@@ -10,7 +10,7 @@
 # ransomware; no secret may appear in what the playbooks print at -vvv; and
 # dr_site.yml must make dr-pg1 a standby cluster that follows the primary;
 # then the primary site is cut off and dr_activate.yml must move the service
-# to the DR site (RTO, RPO, fencing).
+# to the DR site (RTO, RPO, fencing), and dr_failback.yml bring it back.
 # Usage: drill-checks.sh RESULTS_DIR
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -52,7 +52,7 @@ check ransomware "$repo/tests/lab/ransomware.sh" "$results" || finish 1
 # No secret in what the playbooks print at -vvv (stock Ansible) or write.
 check secrets "$repo/tests/lab/secrets-in-output.sh" || finish 1
 # The DR site as a standby cluster of the primary site (#11), then the
-# data-centre outage, last: it leaves the primary site fenced.
+# data-centre outage and the fail-back.
 check dr-site "$repo/tests/lab/dr-site.sh" || finish 1
 check dr-outage "$repo/tests/lab/dr-outage.sh" || finish 1
 finish 0
