@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The data-centre outage (#11, plan §4 and §6): with dr-pg1 following the
-# primary site (tests/lab/dr-site.sh first) and a probe writing through
-# db.fulexo.lab, every host of the primary site is cut off the network.
+# primary site (tests/lab/dr-site.sh first) and the drill's write probe
+# (roles/dr/files/dr_write_probe.py --resolve, on the controller) writing
+# through db.fulexo.lab, every host of the primary site is cut off the network.
 # dr_activate.yml must refuse a wrong DNS key and a DNS server that does not
 # answer with nothing changed, then activate the DR site: db.fulexo.lab
 # points at it and writes through the name succeed. Prints the RTO (cut ->
@@ -27,11 +28,9 @@ reconnect() {  # reconnect HOST: back on the lab network with the address it had
   docker network connect --alias "$1" --ip "${old_address[$1]}" "$network" "$prefix-$1" 2>/dev/null \
     || docker network connect --alias "$1" "$network" "$prefix-$1"
 }
-stop_probe() {
-  touch "$work/stop"
+stop_probe() {  # SIGTERM: the probe ends its writes and writes its summary
   [[ -n $probe_pid ]] || return 0
-  for _ in $(seq 50); do kill -0 "$probe_pid" 2>/dev/null || break; sleep 0.1; done
-  kill "$probe_pid" 2>/dev/null
+  kill -TERM "$probe_pid" 2>/dev/null
   wait "$probe_pid" 2>/dev/null
   probe_pid=""
 }
@@ -60,11 +59,21 @@ activate() {  # activate NAME [ARGS...]: dr_activate.yml
   shift
   playbook "$name" playbooks/dr_activate.yml "$@"
 }
-start_probe() {  # start_probe FIRST_SEQ: writes through the name into the probe table
-  rm -f "$work/stop"
-  PGPASSWORD="$(cat "$secrets/patroni_app")" .venv/bin/python tests/lab/dr_write_probe.py --first-seq "$1" \
-    --dns-server "$(address dns1)" --name "$name" --stop-file "$work/stop" >>"$work/probe.log" 2>>"$work/probe.err" &
+start_probe() {  # start_probe NAME: the drill's write probe on the controller, writing
+  # through the DNS name (resolved on dns1 before every connection, no cache)
+  # into the probe table; a line per write in $work/probe.log
+  PGPASSWORD="$(cat "$secrets/patroni_app")" .venv/bin/python roles/dr/files/dr_write_probe.py \
+    --dsn "port=5000 dbname=fulexo user=fulexo" --table dr_outage_probe --rate 20 --duration 3600 \
+    --resolve "$name" --dns-server "$(address dns1)" --log "$work/probe.log" --output "$work/$1.json" \
+    2>>"$work/probe.err" &
   probe_pid=$!
+}
+secrets_in() {  # secrets_in LOG: the names (never the values) of the lab secrets LOG holds
+  local secret printed=""
+  for secret in "$secrets"/*; do
+    grep -qF -- "$(cat "$secret")" "$1" && printed+="$(basename "$secret") "
+  done
+  echo "$printed"
 }
 unchanged() {  # unchanged LOG: a play recap, and nothing changed on any host
   local recap
@@ -101,15 +110,13 @@ if [[ "$(dr_role)" != standby_leader ]]; then
   finish
 fi
 
-# The probe's table, on the primary's leader (the DR site gets it by WAL).
+# A new probe table (the probe creates it through the name; the DR site gets it by WAL).
 leader=$(leader)
-if [[ -z $leader ]] || ! sql "$leader" "drop table if exists dr_outage_probe;
-    create table dr_outage_probe (seq int primary key, at timestamptz not null default clock_timestamp());
-    grant select, insert on dr_outage_probe to fulexo" >/dev/null; then
-  say FAIL "cannot create the probe table on the primary's leader ('${leader:-none}')"
+if [[ -z $leader ]] || ! sql "$leader" "drop table if exists dr_outage_probe" >/dev/null; then
+  say FAIL "cannot drop an old probe table on the primary's leader ('${leader:-none}')"
   finish
 fi
-start_probe 1
+start_probe outage
 for _ in $(seq 100); do
   n=$(grep -c "^ack .* $lb_address$" "$work/probe.log" 2>/dev/null)
   (( ${n:-0} >= 30 )) && break
@@ -186,7 +193,7 @@ stop_probe
 
 # RPO: every acknowledged write must be on the DR site.
 grep '^ack' "$work/probe.log" | awk '{print $2}' | sort >"$work/acked"
-sql dr-pg1 "select seq from dr_outage_probe" | sort >"$work/present"
+sql dr-pg1 "select id from dr_outage_probe" | sort >"$work/present"
 lost=$(comm -23 "$work/acked" "$work/present" | wc -l)
 acked=$(wc -l <"$work/acked")
 last_before=$(grep "^ack .* $lb_address$" "$work/probe.log" | tail -1 | awk '{print $3}')
@@ -217,7 +224,7 @@ done
 if PGPASSWORD="$(cat "$secrets/patroni_app")" .venv/bin/python - "$(address lb1)" >/dev/null 2>"$work/old-write.err" <<'EOF'
 import sys, psycopg
 with psycopg.connect(host=sys.argv[1], port=5000, dbname="fulexo", user="fulexo", connect_timeout=3) as conn:
-    conn.execute("insert into dr_outage_probe (seq) values (-1)")
+    conn.execute("insert into dr_outage_probe (id) values (-1)")
 EOF
 then
   say FAIL "the old primary site took a write through lb1 after it was reconnected"
@@ -225,12 +232,11 @@ else
   say ok "reconnected, the old primary site takes no write (${fenced}through lb1: $(grep -m1 -o 'OperationalError: .*' "$work/old-write.err" | cut -c1-100))"
 fi
 
-# At -vvv: what the DNS key and the REST API password pass through is printed.
-read -r rc took < <(activate again -vvv)
-printed=""
-for secret in "$secrets"/*; do
-  grep -qF -- "$(cat "$secret")" "$work/again.log" && printed+="$(basename "$secret") "
-done
+# At -vvv on stock Ansible (which prints each command with its environment,
+# where Mitogen passes both by RPC): what the DNS key and the REST API
+# password pass through is printed.
+read -r rc took < <(ANSIBLE_STRATEGY=linear activate again -vvv)
+printed="$(secrets_in "$work/again.log")"
 if [[ -n $printed ]]; then
   say FAIL "the second dr_activate.yml run printed secrets at -vvv: $printed"
 fi
@@ -244,7 +250,7 @@ fi
 
 # Fail-back, with the probe writing through the name all along.
 mv "$work/probe.log" "$work/probe-outage.log"
-start_probe 1000001
+start_probe failback
 for _ in $(seq 100); do
   n=$(grep -c "^ack .* $dr_address$" "$work/probe.log" 2>/dev/null)
   (( ${n:-0} >= 20 )) && break
@@ -288,7 +294,7 @@ else
 writes through lb1: $(grep -c "^ack .* $lb_address$" "$work/probe.log")"
 fi
 cat "$work/probe-outage.log" "$work/probe.log" | grep '^ack' | awk '{print $2}' | sort >"$work/acked"
-sql "${back_leader:-pg1}" "select seq from dr_outage_probe" | sort >"$work/present"
+sql "${back_leader:-pg1}" "select id from dr_outage_probe" | sort >"$work/present"
 lost=$(comm -23 "$work/acked" "$work/present" | wc -l)
 acked=$(wc -l <"$work/acked")
 if (( acked > 0 && lost == 0 )); then
@@ -306,6 +312,9 @@ else
   say FAIL "not every old data directory was kept aside: '$kept'"
 fi
 
+# Not at -vvv: what it passes secrets through (the patroni role, the REST
+# API, the DNS key, backup.yml) is searched at -vvv above and in
+# secrets-in-output.sh, and a stock -vvv run of it costs minutes.
 read -r rc took < <(playbook failback-again playbooks/dr_failback.yml)
 if [[ $rc -eq 0 ]] && unchanged "$work/failback-again.log" && logged "$work/failback-again.log" "dr_failback: already failed back"; then
   say ok "a second dr_failback.yml run changed nothing ($took s)"
