@@ -95,9 +95,9 @@ def dns_answer(message, ident):
     if flags & 0x000F:
         raise ValueError("DNS error code %d" % (flags & 0x000F))
     offset = 12
-    for _ in range(questions):
+    for _question in range(questions):
         offset = _skip_name(message, offset) + 4
-    for _ in range(answers):
+    for _answer in range(answers):
         offset = _skip_name(message, offset)
         rtype, _rclass, _ttl, length = struct.unpack(">HHIH", message[offset:offset + 10])
         offset += 10

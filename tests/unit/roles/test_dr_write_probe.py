@@ -107,7 +107,7 @@ def test_resolve_asks_a_server_over_tcp():
     server.listen(1)
 
     def answer_once():
-        conn, _ = server.accept()
+        conn, _peer = server.accept()
         with conn:
             length = struct.unpack(">H", conn.recv(2))[0]
             query = conn.recv(length)
