@@ -232,3 +232,48 @@ def archive_catch_up(archived_names, standby, segment_bytes=WAL_SEGMENT_BYTES):
     return {"newest_segment": newest, "newest_timeline": timeline, "archive_end_lsn": format_lsn(end),
             "replayed_lsn": format_lsn(replayed), "bytes_behind": behind, "caught_up": caught_up,
             "reason": reason}
+
+
+# What dr_failback.yml does next, by the leaders' roles "DR site/primary site".
+FAILBACK_PHASES = {
+    "primary/down": ("rebuild", "rebuild the primary site as a standby of the DR site, then switch back"),
+    "primary/standby_leader": ("switch", "switch back once the primary site has caught up"),
+    "standby_leader/standby_leader": ("promote", "promote the primary site once it has replayed all the DR site wrote"),
+    "standby_leader/primary": ("done", "nothing to switch (the DR site follows the primary site); names and "
+                                       "configuration checked"),
+}
+
+
+def _leader_role(status):
+    """The role of a site's leader from a dr_site_status result: 'down' when
+    no member answered (a fenced site), 'no leader' when none leads."""
+    if not isinstance(status, dict) or "standby" not in status:
+        return "down"
+    standby = status.get("standby")
+    if not standby:
+        return "no leader"
+    role = standby.get("role") or "no leader"
+    return "primary" if role in PRIMARY_ROLES else role
+
+
+def failback_phase(dr_status, old_status):
+    """Where dr_failback.yml goes on from, given dr_site_status read on the
+    DR site and on the old primary site: phase (rebuild, switch, promote,
+    done or refuse), both roles, what comes next, and for a refusal one line
+    that says why and what to do."""
+    roles = "%s/%s" % (_leader_role(dr_status), _leader_role(old_status))
+    phase, next_step = FAILBACK_PHASES.get(roles, ("refuse", "refuse"))
+    reason = None
+    if phase == "refuse":
+        dr_role, old_role = roles.split("/")
+        if roles == "primary/primary":
+            reason = ("both sites take writes: stop the one that must not (dr_activate.yml fences the primary "
+                      "site) before anything else")
+        elif dr_role in ("down", "no leader"):
+            reason = ("the DR site is %s (%s): fail-back starts from an activated DR site"
+                      % (dr_role, (dr_status or {}).get("msg") or "no leader"))
+        else:
+            reason = ("the DR site is %s and the primary site %s: fail-back starts from an activated DR site "
+                      "whose old primary site is fenced (Patroni stopped) or follows it" % (dr_role, old_role))
+    return {"phase": phase, "roles": roles, "dr_role": roles.split("/")[0], "old_role": roles.split("/")[1],
+            "next": next_step, "reason": reason}

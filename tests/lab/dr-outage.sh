@@ -159,6 +159,17 @@ else
   tail -n 25 "$work/silent-dns.log"
 fi
 
+# A fail-back with nothing activated (the DR site a standby, the primary site gone) is refused.
+read -r rc took < <(playbook failback-early playbooks/dr_failback.yml)
+if [[ $rc -ne 0 ]] && logged "$work/failback-early.log" "dr_failback: refused, nothing changed:" \
+    && [[ "$(dr_role)" == standby_leader && "$(resolve $name)" == "$lb_address" ]]; then
+  say ok "dr_failback.yml before any activation is refused in $took s ($(flat "$work/failback-early.log" \
+| grep -o "dr_failback: refused, nothing changed: [^\"'(]*" | head -1)), dr-pg1 still a standby, $name unchanged"
+else
+  say FAIL "dr_failback.yml before any activation: exit $rc, dr-pg1 $(dr_role), $name -> $(resolve $name); its end:"
+  tail -n 25 "$work/failback-early.log"
+fi
+
 activation_at=$(now)
 read -r rc took < <(activate activate)
 report="$(flat "$work/activate.log" | grep -o "dr_activate: activated: [^\"']*" | head -1)"
@@ -184,7 +195,7 @@ if [[ -n $first_dr ]]; then
   # Let it write through the DR site for a while, then stop it.
   sleep 3
   say ok "writes through $name succeed on the DR site: RTO $(minus "$first_dr_at" "$cut_at") s from the cut \
-(of it $(minus "$activation_at" "$cut_at") s for the two refused runs; $(minus "$first_dr_at" "$activation_at") s from the start of the activating run)"
+(of it $(minus "$activation_at" "$cut_at") s for the three refused runs; $(minus "$first_dr_at" "$activation_at") s from the start of the activating run)"
 else
   say FAIL "no write through $name was acknowledged by the DR site within 30 s of the activation; the probe's last lines:"
   tail -5 "$work/probe.log"

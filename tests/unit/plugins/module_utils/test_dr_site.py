@@ -252,3 +252,49 @@ def test_a_real_standby_cluster_recorded_from_playbooks_dr_site_yml():
     refused = _dr_site.activation_verdict(dr_cluster, follower, "writable", other, lag, 1 << 30, 900, force=True)
     assert refused["action"] == "refuse" and "holds another database (system identifier 7716234685355204879, " \
         "the primary site's is 7716222069664420112)" in refused["reason"]
+
+
+# dr_failback.yml's next step, from dr_site_status read on both sites.
+def _status(role):
+    """dr_site_status's result for a site whose leader has ROLE (None: no
+    leader), or a failed read (role 'down': no member answered)."""
+    if role == "down":
+        return {"failed": True, "msg": "no member of the DR site answered GET /cluster"}
+    return {"scope": "x", "standby": None if role is None else {"name": "m1", "role": role}}
+
+
+@pytest.mark.parametrize("dr_role, old_role, phase", [
+    ("primary", "down", "rebuild"),
+    ("primary", "standby_leader", "switch"),
+    ("standby_leader", "standby_leader", "promote"),
+    ("standby_leader", "primary", "done"),
+    ("master", "down", "rebuild"),  # Patroni's old spelling of a writable leader
+])
+def test_failback_goes_on_from_where_the_sites_stand(dr_role, old_role, phase):
+    decision = _dr_site.failback_phase(_status(dr_role), _status(old_role))
+    assert decision["phase"] == phase and decision["reason"] is None
+
+
+def test_failback_refuses_two_writable_sites():
+    decision = _dr_site.failback_phase(_status("primary"), _status("primary"))
+    assert decision["phase"] == "refuse" and decision["roles"] == "primary/primary"
+    assert "both sites take writes" in decision["reason"]
+
+
+@pytest.mark.parametrize("dr_role", ["down", None])
+def test_failback_refuses_a_dr_site_that_does_not_lead(dr_role):
+    decision = _dr_site.failback_phase(_status(dr_role), _status("down"))
+    assert decision["phase"] == "refuse"
+    assert decision["dr_role"] == ("down" if dr_role == "down" else "no leader")
+    assert "starts from an activated DR site" in decision["reason"]
+
+
+def test_failback_refuses_an_old_site_that_runs_without_a_leader():
+    decision = _dr_site.failback_phase(_status("primary"), _status(None))
+    assert decision["phase"] == "refuse" and decision["old_role"] == "no leader"
+    assert "fenced (Patroni stopped) or follows it" in decision["reason"]
+
+
+def test_failback_refuses_a_dr_site_that_follows_a_site_without_a_writable_leader():
+    decision = _dr_site.failback_phase(_status("standby_leader"), _status("down"))
+    assert decision["phase"] == "refuse" and decision["roles"] == "standby_leader/down"
