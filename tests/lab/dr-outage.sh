@@ -68,6 +68,16 @@ start_probe() {  # start_probe NAME: the drill's write probe on the controller, 
     2>>"$work/probe.err" &
   probe_pid=$!
 }
+wait_acks() {  # wait_acks ADDRESS COUNT TRIES: until the probe has COUNT writes acknowledged
+  # by ADDRESS, looking every 0.2 s at most TRIES times (the caller checks what it got)
+  local n
+  for _ in $(seq "$3"); do
+    n=$(grep -c "^ack .* $1$" "$work/probe.log" 2>/dev/null)
+    (( ${n:-0} >= $2 )) && return 0
+    sleep 0.2
+  done
+  return 1
+}
 secrets_in() {  # secrets_in LOG: the names (never the values) of the lab secrets LOG holds
   local secret printed=""
   for secret in "$secrets"/*; do
@@ -117,11 +127,7 @@ if [[ -z $leader ]] || ! sql "$leader" "drop table if exists dr_outage_probe" >/
   finish
 fi
 start_probe outage
-for _ in $(seq 100); do
-  n=$(grep -c "^ack .* $lb_address$" "$work/probe.log" 2>/dev/null)
-  (( ${n:-0} >= 30 )) && break
-  sleep 0.2
-done
+wait_acks "$lb_address" 30 100
 acked_before=$(grep -c "^ack .* $lb_address$" "$work/probe.log")
 if (( acked_before < 30 )); then
   say FAIL "the probe wrote only $acked_before rows through $name in 20 s; its errors:"
@@ -185,10 +191,7 @@ if [[ "$(resolve $name)" == "$dr_address" ]]; then
 else
   say FAIL "$name answers '$(resolve $name)', not the DR site's $dr_address"
 fi
-for _ in $(seq 150); do
-  grep -q "^ack .* $dr_address$" "$work/probe.log" && break
-  sleep 0.2
-done
+wait_acks "$dr_address" 1 150
 first_dr=$(grep -m1 "^ack .* $dr_address$" "$work/probe.log")
 if [[ -n $first_dr ]]; then
   read -r _ _ first_dr_at _ <<<"$first_dr"
@@ -262,11 +265,7 @@ fi
 # Fail-back, with the probe writing through the name all along.
 mv "$work/probe.log" "$work/probe-outage.log"
 start_probe failback
-for _ in $(seq 100); do
-  n=$(grep -c "^ack .* $dr_address$" "$work/probe.log" 2>/dev/null)
-  (( ${n:-0} >= 20 )) && break
-  sleep 0.2
-done
+wait_acks "$dr_address" 20 100
 read -r rc took < <(playbook failback playbooks/dr_failback.yml)
 report="$(flat "$work/failback.log" | grep -o "dr_failback: failed back: [^\"']*" | head -1)"
 if [[ $rc -eq 0 && -n $report ]]; then
@@ -286,10 +285,7 @@ if [[ "$(resolve $name)" == "$lb_address" ]]; then
 else
   say FAIL "$name answers '$(resolve $name)', not lb1's $lb_address"
 fi
-for _ in $(seq 150); do
-  grep -q "^ack .* $lb_address$" "$work/probe.log" && break
-  sleep 0.2
-done
+wait_acks "$lb_address" 1 150
 sleep 2
 stop_probe
 back_leader=$(leader)
