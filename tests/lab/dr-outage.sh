@@ -289,6 +289,16 @@ wait_acks "$lb_address" 1 150
 sleep 2
 stop_probe
 back_leader=$(leader)
+# The rebuilt site's etcd state was new: without the walg role's settings
+# again it would take writes and archive none (no PITR, a backup without WAL).
+archiving=$(sql "${back_leader:-pg1}" "select current_setting('archive_mode') || ' ' || (select archived_count from pg_stat_archiver)
+  || ' ' || (select failed_count from pg_stat_archiver)" 2>/dev/null)
+read -r archive_mode archived archive_failed <<<"$archiving"
+if [[ $archive_mode == on ]] && (( ${archived:-0} > 0 && ${archive_failed:-1} == 0 )); then
+  say ok "the primary site archives again after the fail-back ($archived files archived by $back_leader, none failed)"
+else
+  say FAIL "the primary site does not archive after the fail-back: archive_mode '${archive_mode:-?}', archived ${archived:-?}, failed ${archive_failed:-?}"
+fi
 read -r dr_role_now dr_state_now < <(dr_patroni)
 if [[ -n $back_leader && $dr_role_now == standby_leader && $dr_state_now == streaming ]] \
     && grep -q "^ack .* $lb_address$" "$work/probe.log"; then
