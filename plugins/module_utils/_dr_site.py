@@ -277,3 +277,64 @@ def failback_phase(dr_status, old_status):
                       "whose old primary site is fenced (Patroni stopped) or follows it" % (dr_role, old_role))
     return {"phase": phase, "roles": roles, "dr_role": roles.split("/")[0], "old_role": roles.split("/")[1],
             "next": next_step, "reason": reason}
+
+
+def _ack_window(times, after=None, before=None):
+    """The acknowledgement times strictly after AFTER and before BEFORE (either may be None)."""
+    return [at for at in times if (after is None or at > after) and (before is None or at < before)]
+
+
+def outage_figures(summary, primary_address, dr_address, activation_started):
+    """What a client writing through the service name saw of a DR site
+    activation and the fail-back after it, from the write probe's summary
+    (dr_write_probe.py --resolve: ack_times, acks_by_address, lost_times).
+
+    rto_seconds: from the start of the activation to the first write the DR
+    site acknowledged through the name; unavailable_seconds: the clients'
+    gap around the activation (last write acknowledged before it to the
+    first on the DR site); failback_unavailable_seconds: the gap around the
+    fail-back (last write on the DR site to the next one acknowledged);
+    acknowledged (before, on the DR site, after), lost (None when the probe
+    did not verify) and problems: one line each for what did not happen
+    (a verdict must be able to say FAIL)."""
+    if not isinstance(summary, dict) or "ack_times" not in summary:
+        raise ValueError("the write probe left no summary with acknowledgement times: %r" % (summary,))
+    by_address = summary.get("acks_by_address")
+    if by_address is None:
+        raise ValueError("the write probe did not follow a DNS name (--resolve): it cannot tell the sites apart")
+    times = sorted(summary["ack_times"])
+    started = float(activation_started)
+    on_dr = by_address.get(dr_address)
+    on_primary = by_address.get(primary_address)
+    lost = summary.get("lost_times")
+    out = {
+        "rto_seconds": None, "unavailable_seconds": None, "failback_unavailable_seconds": None,
+        "acknowledged": {"before": len(_ack_window(times, before=started)),
+                         "dr_site": on_dr["count"] if on_dr else 0, "after": 0},
+        "lost": None if lost is None else len(lost),
+        "lost_span_seconds": summary.get("lost_span_seconds"),
+        "problems": [],
+    }
+    if not out["acknowledged"]["before"]:
+        out["problems"].append("no write was acknowledged through the name before the activation")
+    if not on_dr:
+        out["problems"].append("no write was acknowledged by the DR site (%s) through the name" % dr_address)
+        return out
+    # Times are rounded to the millisecond: a neighbour of the DR site's first/last write is at least that far.
+    first_dr, last_dr = on_dr["first_at"], on_dr["last_at"]
+    before = _ack_window(times, before=first_dr - 0.0005)
+    out["rto_seconds"] = round(max(0.0, first_dr - started), 3)
+    if before:
+        out["unavailable_seconds"] = round(first_dr - before[-1], 3)
+    after = _ack_window(times, after=last_dr + 0.0005)
+    out["acknowledged"]["after"] = len(after)
+    if not after or not on_primary or on_primary["last_at"] <= last_dr:
+        out["problems"].append("no write was acknowledged by the primary site (%s) after the fail-back"
+                               % primary_address)
+    else:
+        out["failback_unavailable_seconds"] = round(after[0] - last_dr, 3)
+    if lost is None:
+        out["problems"].append("the probe did not check its acknowledged writes (--verify)")
+    elif lost:
+        out["problems"].append("%d acknowledged writes are missing after the fail-back" % len(lost))
+    return out

@@ -42,6 +42,22 @@ probe_row() {  # probe_row SECONDS [SWITCH]: write a row on the leader, wait for
   return 1
 }
 
+# `make drill` made the DR site and its data-centre outage step used it
+# (activated, failed back): the case here is a DR site made from the offsite
+# archive alone, so what the drill left goes first (Patroni stopped, the
+# database removed from the DR site's etcd and from disk).
+if ! docker exec "$prefix-dr-pg1" bash -ec '
+    systemctl stop patroni
+    for data in /var/lib/postgresql/*/fulexo-dr; do
+      [ -d "$data" ] || continue
+      printf "fulexo-dr\nYes I am aware\n" | /opt/patroni/bin/patronictl -c /etc/patroni/patroni.yml remove fulexo-dr >/dev/null
+      rm -rf "$data"
+    done' >"$work/reset.log" 2>&1; then
+  say FAIL "cannot take the drill's DR site away to make it again from the archive:"
+  tail -n 5 "$work/reset.log"
+  exit 1
+fi
+
 # The primary site is out of reach for replication: only the archive is left.
 lb=$(address lb1)
 if ! docker exec -i "$prefix-dr-pg1" nft -f - <<EOF

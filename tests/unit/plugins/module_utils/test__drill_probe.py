@@ -206,3 +206,14 @@ def test_without_the_user_probe_the_report_says_nothing_about_it():
                                    "measured": {}}], {"rto_seconds": {}, "rpo_seconds": {}})
     assert result["impact"]["users"] is None
     assert "load balancer" not in _drill.render_markdown(result)
+
+
+def test_a_step_with_its_own_probe_keeps_its_figures_and_is_not_judged_by_the_load_balancers_view():
+    # The load balancer's path has no primary during a DR site activation: its gap is not the step's.
+    record = probe(steady(T0, T0 + 100, skip=[(T0 + 10, T0 + 80)]))
+    own = {"name": "data-centre outage", "status": "passed", "started": T0 + 10, "finished": T0 + 80,
+           "own_probe": True, "measured": {"unavailable_seconds": 31.0, "acknowledged_writes_lost": 0}}
+    step = _drill.apply_probe([own], record)[0]
+    assert "own_probe" not in step
+    assert step["measured"] == {"unavailable_seconds": 31.0, "acknowledged_writes_lost": 0}
+    assert "checks" not in step

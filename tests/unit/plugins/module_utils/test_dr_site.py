@@ -298,3 +298,58 @@ def test_failback_refuses_an_old_site_that_runs_without_a_leader():
 def test_failback_refuses_a_dr_site_that_follows_a_site_without_a_writable_leader():
     decision = _dr_site.failback_phase(_status("standby_leader"), _status("down"))
     assert decision["phase"] == "refuse" and decision["roles"] == "standby_leader/down"
+
+
+# --- The drill's data-centre outage, as a client of the service name saw it ---
+
+PRIMARY_LB, DR_LB = "10.213.64.10", "10.213.64.20"
+
+
+def probe_summary(before, on_dr, after, lost=()):
+    """A probe summary: acknowledgements (epoch seconds) through the primary site, the DR_LB site, the primary site."""
+    by_address = {}
+    for address, times in ((PRIMARY_LB, before + after), (DR_LB, on_dr)):
+        if times:
+            by_address[address] = {"count": len(times), "first_at": min(times), "last_at": max(times)}
+    return {"ack_times": sorted(before + on_dr + after), "acks_by_address": by_address,
+            "lost_times": list(lost), "lost_span_seconds": (max(lost) - min(lost)) if lost else 0.0}
+
+
+def test_outage_figures_measure_the_activation_and_the_fail_back():
+    summary = probe_summary([100.0, 100.5, 101.0], [131.5, 132.0, 150.0], [156.2, 157.0])
+    figures = _dr_site.outage_figures(summary, PRIMARY_LB, DR_LB, 101.2)
+    assert figures["rto_seconds"] == 30.3
+    assert figures["unavailable_seconds"] == 30.5
+    assert figures["failback_unavailable_seconds"] == 6.2
+    assert figures["acknowledged"] == {"before": 3, "dr_site": 3, "after": 2}
+    assert figures["lost"] == 0
+    assert figures["problems"] == []
+
+
+def test_outage_figures_fail_a_dr_site_that_never_acknowledged():
+    figures = _dr_site.outage_figures(probe_summary([100.0], [], [160.0]), PRIMARY_LB, DR_LB, 101.0)
+    assert figures["rto_seconds"] is None
+    assert figures["problems"] == ["no write was acknowledged by the DR site (%s) through the name" % DR_LB]
+
+
+def test_outage_figures_fail_a_fail_back_the_clients_never_saw():
+    figures = _dr_site.outage_figures(probe_summary([100.0], [130.0, 131.0], []), PRIMARY_LB, DR_LB, 101.0)
+    assert figures["failback_unavailable_seconds"] is None
+    assert figures["problems"] == ["no write was acknowledged by the primary site (%s) after the fail-back" % PRIMARY_LB]
+
+
+def test_outage_figures_count_lost_and_unverified_writes():
+    lost = _dr_site.outage_figures(probe_summary([100.0], [130.0], [150.0], lost=[100.0]), PRIMARY_LB, DR_LB, 101.0)
+    assert lost["lost"] == 1 and lost["problems"] == ["1 acknowledged writes are missing after the fail-back"]
+    unverified = probe_summary([100.0], [130.0], [150.0])
+    unverified["lost_times"] = None
+    figures = _dr_site.outage_figures(unverified, PRIMARY_LB, DR_LB, 101.0)
+    assert figures["lost"] is None
+    assert figures["problems"] == ["the probe did not check its acknowledged writes (--verify)"]
+
+
+def test_outage_figures_need_a_probe_that_followed_the_name():
+    with pytest.raises(ValueError, match="--resolve"):
+        _dr_site.outage_figures({"ack_times": [1.0], "acks_by_address": None}, PRIMARY_LB, DR_LB, 0.0)
+    with pytest.raises(ValueError, match="no summary"):
+        _dr_site.outage_figures(None, PRIMARY_LB, DR_LB, 0.0)
