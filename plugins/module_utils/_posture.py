@@ -23,7 +23,8 @@ QUERIES = {
     "restore_test_last_ok": "fulexo_restore_test_success",
     "archive_age": "time() - max(fulexo_pg_archiver_last_archived_time > 0)",
     "archive_failing": "fulexo_pg_archiver_last_failed_time > fulexo_pg_archiver_last_archived_time",
-    "leaders": "sum by (scope) (patroni_primary)",
+    # A DR site (a standby cluster) is led by its standby leader.
+    "leaders": "sum by (scope) (patroni_primary + patroni_standby_leader)",
     "replica_lag": ("(max by (scope) (patroni_xlog_location)) - on (scope) group_right () "
                     "(patroni_xlog_replayed_location and on (scope, name) (patroni_replica == 1))"),
     "replica_streaming": "patroni_postgres_streaming and on (scope, name) (patroni_replica == 1)",

@@ -47,7 +47,8 @@ def render(out, extra_vars=None):
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
     out = tmp_path_factory.mktemp("monitoring")
-    render(out)
+    # As the lab renders it: one DR site, scope fulexo-dr.
+    render(out, {"monitoring_dr_site_scopes": ["fulexo-dr"]})
     return out
 
 
@@ -55,7 +56,16 @@ def test_the_rules_load(rendered):
     run = subprocess.run([tool("promtool"), "check", "rules", str(rendered / "rules.yml")],
                          capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "SUCCESS: 23 rules found" in run.stdout
+    assert "SUCCESS: 27 rules found" in run.stdout
+
+
+def test_an_estate_without_a_dr_site_gets_rules_that_load(tmp_path):
+    render(tmp_path)
+    rules = (tmp_path / "rules.yml").read_text()
+    assert 'patroni_primary{scope!~""}' in rules
+    run = subprocess.run([tool("promtool"), "check", "rules", str(tmp_path / "rules.yml")],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
 
 
 def test_every_alert_fires_over_its_threshold_and_not_under_it(rendered):
