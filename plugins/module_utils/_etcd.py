@@ -106,7 +106,9 @@ def summarize(member_list, statuses, healths, errors=None):
     """
     errors = errors or {}
     members = []
-    leader_ids = set()
+    # Leaders as reported, keyed by the reporter's raft term: a member that
+    # has not yet heard of a new term still names the old leader.
+    leader_ids = {}
     for member in member_list["members"]:
         view = dict(member, healthy=False, is_leader=False, version=None, db_size=None,
                     raft_term=None, raft_index=None, error="")
@@ -116,8 +118,7 @@ def summarize(member_list, statuses, healths, errors=None):
             if status:
                 view.update(version=status["version"], db_size=status["db_size"],
                             raft_term=status["raft_term"], raft_index=status["raft_index"])
-                if status["leader_id"]:
-                    leader_ids.add(status["leader_id"])
+                leader_ids.setdefault(status["raft_term"] or 0, set()).add(status["leader_id"])
             if health and health["health"]:
                 view["healthy"] = True
                 view["error"] = ""
@@ -127,11 +128,13 @@ def summarize(member_list, statuses, healths, errors=None):
             view["error"] = "member added but never started"
         members.append(view)
 
-    # Members that answered agree on one leader unless the cluster is split
-    # or mid-election; more than one answer is reported, not hidden.
+    # The newest term decides: its members agree on one leader unless the
+    # cluster is split or mid-election (a candidate reports none); neither
+    # is hidden behind a guess.
     leader = None
-    if len(leader_ids) == 1:
-        leader_id = leader_ids.pop()
+    newest = leader_ids[max(leader_ids)] if leader_ids else set()
+    if len(newest) == 1 and None not in newest:
+        leader_id = newest.pop()
         for view in members:
             if view["id"] == leader_id:
                 view["is_leader"] = True
@@ -151,3 +154,9 @@ def summarize(member_list, statuses, healths, errors=None):
         "leader": leader,
         "healthy": len(healthy_voters) == len(voters) and leader is not None,
     }
+
+
+def election_pending(summary):
+    """Enough members are healthy but they name no single leader: an
+    election that is likely to settle within a few election timeouts."""
+    return summary["healthy_count"] >= summary["quorum_size"] and summary["leader"] is None

@@ -48,9 +48,19 @@ options:
     type: int
     default: 3
   fail_without_quorum:
-    description: Fail when fewer healthy voting members than the quorum remain.
+    description:
+      - Fail when fewer healthy voting members than the quorum remain, or
+        when they name no single leader after O(wait_for_leader) seconds.
     type: bool
     default: false
+  wait_for_leader:
+    description:
+      - Seconds to keep asking when enough members are healthy but they name
+        no single leader (an election in progress, for example right after
+        the leader's host died, or on a loaded host that missed heartbeats).
+      - C(0) reports the first view as it is.
+    type: int
+    default: 0
 requirements:
   - etcdctl 3.4 or later on the host the module runs on
 notes:
@@ -127,10 +137,13 @@ healthy:
   sample: true
 """
 
+import time
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fulexo.dr.plugins.module_utils._etcd import (
     EtcdOutputError,
+    election_pending,
     parse_endpoint_health,
     parse_endpoint_status,
     parse_member_list,
@@ -157,6 +170,24 @@ class Etcdctl:
         return out, ("" if rc == 0 else (err.strip().splitlines() or ["exit code %d" % rc])[-1])
 
 
+def ask_members(etcdctl, member_list):
+    """Status and health of every member's client URLs, and why a URL could not be asked."""
+    statuses, healths, errors = {}, {}, {}
+    for member in member_list["members"]:
+        for url in member["client_urls"]:
+            out, error = etcdctl.run(url, "endpoint", "status")
+            try:
+                if not error:
+                    statuses.update(parse_endpoint_status(out))
+                out, error = etcdctl.run(url, "endpoint", "health")
+                healths.update(parse_endpoint_health(out))
+            except EtcdOutputError as exc:
+                error = error or str(exc)
+            if error:
+                errors[url] = error
+    return statuses, healths, errors
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -167,6 +198,7 @@ def main():
             etcdctl_path=dict(type="path", default="etcdctl"),
             timeout=dict(type="int", default=3),
             fail_without_quorum=dict(type="bool", default=False),
+            wait_for_leader=dict(type="int", default=0),
         ),
         required_together=[("client_cert", "client_key")],
         supports_check_mode=True,
@@ -187,21 +219,12 @@ def main():
         module.fail_json(msg="etcd_cluster_info: no etcd endpoint answered the member list; tried %s"
                          % "; ".join(tried), changed=False)
 
-    statuses, healths, errors = {}, {}, {}
-    for member in member_list["members"]:
-        for url in member["client_urls"]:
-            out, error = etcdctl.run(url, "endpoint", "status")
-            try:
-                if not error:
-                    statuses.update(parse_endpoint_status(out))
-                out, error = etcdctl.run(url, "endpoint", "health")
-                healths.update(parse_endpoint_health(out))
-            except EtcdOutputError as exc:
-                error = error or str(exc)
-            if error:
-                errors[url] = error
-
-    result = summarize(member_list, statuses, healths, errors)
+    deadline = time.monotonic() + max(module.params["wait_for_leader"], 0)
+    while True:
+        result = summarize(member_list, *ask_members(etcdctl, member_list))
+        if not election_pending(result) or time.monotonic() >= deadline:
+            break
+        time.sleep(1)
     if module.params["fail_without_quorum"] and not result["has_quorum"]:
         module.fail_json(
             msg="etcd cluster %s has no quorum: %d of %d members healthy, %d needed, leader %s"

@@ -124,3 +124,35 @@ def test_learners_do_not_count_towards_quorum(members):
 @pytest.mark.parametrize("count,quorum", [(1, 1), (2, 2), (3, 2), (4, 3), (5, 3)])
 def test_quorum_size(count, quorum):
     assert _etcd.quorum_size(count) == quorum
+
+
+def test_a_member_behind_on_the_term_does_not_hide_the_new_leader(members):
+    statuses, healths = healthy_views(members)
+    new_leader = members["members"][1]["id"]
+    for position, member in enumerate(members["members"]):
+        status = statuses[member["client_urls"][0]]
+        if position == 2:
+            continue  # still in the old term, naming the old leader
+        status["raft_term"] += 1
+        status["leader_id"] = new_leader
+    summary = _etcd.summarize(members, statuses, healths)
+    assert summary["leader"] == members["members"][1]["name"]
+    assert summary["has_quorum"] and not _etcd.election_pending(summary)
+
+
+def test_a_candidate_in_the_newest_term_means_no_leader_yet(members):
+    statuses, healths = healthy_views(members)
+    candidate = statuses[members["members"][0]["client_urls"][0]]
+    candidate["raft_term"] += 1
+    candidate["leader_id"] = None
+    summary = _etcd.summarize(members, statuses, healths)
+    assert summary["leader"] is None and not summary["has_quorum"]
+    assert _etcd.election_pending(summary)
+
+
+def test_no_election_pending_without_enough_healthy_members(members):
+    statuses, healths = healthy_views(members)
+    for member in members["members"][:2]:
+        healths[member["client_urls"][0]] = {"health": False, "error": "connection refused"}
+    summary = _etcd.summarize(members, statuses, healths)
+    assert not summary["has_quorum"] and not _etcd.election_pending(summary)
