@@ -10,7 +10,8 @@
 # ransomware; no secret may appear in what the playbooks print at -vvv; and
 # dr_site.yml must make dr-pg1 a standby cluster that follows the primary;
 # then the primary site is cut off and dr_activate.yml must move the service
-# to the DR site (RTO, RPO, fencing), and dr_failback.yml bring it back.
+# to the DR site (RTO, RPO, fencing), and dr_failback.yml bring it back;
+# last, incident_breach.yml must rotate every credential with the estate up.
 # Usage: drill-checks.sh RESULTS_DIR
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -55,4 +56,6 @@ check secrets "$repo/tests/lab/secrets-in-output.sh" || finish 1
 # data-centre outage and the fail-back.
 check dr-site "$repo/tests/lab/dr-site.sh" || finish 1
 check dr-outage "$repo/tests/lab/dr-outage.sh" || finish 1
+# Last: it rotates every lab secret (the converged lab then runs on the new ones).
+check breach "$repo/tests/lab/breach.sh" "$results" || finish 1
 finish 0
