@@ -5,6 +5,7 @@
 #
 # Usage: dr_http_probe.py --url URL --rate N --duration S --output FILE
 import argparse
+import http.client
 import json
 import signal
 import sys
@@ -20,7 +21,10 @@ def get(url, timeout):
             return resp.status
     except urllib.error.HTTPError as err:
         return err.code
-    except (urllib.error.URLError, OSError):
+    except (urllib.error.URLError, http.client.HTTPException, OSError):
+        # No answer, or one cut short (IncompleteRead, BadStatusLine): what a
+        # user sees while a backend restarts. A failure to count, not a reason
+        # for the probe to stop counting.
         return 0
 
 

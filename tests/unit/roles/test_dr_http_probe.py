@@ -64,3 +64,32 @@ def test_spans_and_seconds_let_a_step_count_its_own_window():
     samples = [(100.2, True), (100.7, False), (101.1, False), (101.6, True), (102.3, True)]
     assert probe.failing_spans(samples) == [[100.7, 101.6]]
     assert probe.per_second(samples) == [[100, 2, 1], [101, 2, 1], [102, 1, 0]]
+
+
+class _CutShort(http.server.BaseHTTPRequestHandler):
+    """Promises a body and closes the connection half-way, as a backend
+    restarted mid-answer does behind nginx."""
+
+    def do_GET(self):  # noqa: N802 (the stdlib's name)
+        self.send_response(200)
+        self.send_header("Content-Length", "100")
+        self.end_headers()
+        self.wfile.write(b"cut")
+        self.wfile.flush()
+        self.close_connection = True
+
+    def log_message(self, *_args):
+        pass
+
+
+def test_an_answer_cut_short_is_a_failure_and_the_probe_keeps_going(tmp_path):
+    server = http.server.HTTPServer(("127.0.0.1", 0), _CutShort)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        out = tmp_path / "summary.json"
+        url = "http://127.0.0.1:%d/health" % server.server_port
+        assert probe.main(["probe", "--url", url, "--rate", "50", "--duration", "0.3", "--output", str(out)]) == 0
+    finally:
+        server.shutdown()
+    summary = json.loads(out.read_text())
+    assert summary["requests"] >= 2 and summary["failed"] == summary["requests"]
