@@ -13,6 +13,8 @@ import base64
 import hashlib
 import hmac
 import json
+import socket
+import ssl
 
 ACCEPTED = "accepted"
 REFUSED = "refused"
@@ -117,3 +119,49 @@ def nsupdate_script(server, port, zone):
     """An update that changes nothing: a prerequisite that the zone's apex
     exists, and no update section. The server checks the signature first."""
     return "server %s %d\nzone %s\nprereq yxdomain %s\nsend\n" % (server, port, zone, zone.rstrip(".") + ".")
+
+
+# OpenSSL's names for the alerts a TLS server sends when it will not take
+# the client's certificate (unknown CA, bad or missing certificate, ...).
+_CERTIFICATE_REFUSED_ALERTS = (
+    "alert unknown ca", "alert bad certificate", "alert certificate required", "alert certificate unknown",
+    "alert unsupported certificate", "alert certificate expired", "alert certificate revoked",
+    "alert access denied",
+)
+
+
+def classify_tls_alert(message):
+    """An SSL error's text: refused when the server sent an alert about the
+    client's certificate, otherwise the server could not be asked."""
+    text = (message or "").lower()
+    return REFUSED if any(alert in text for alert in _CERTIFICATE_REFUSED_ALERTS) else ERROR
+
+
+def tls_client_outcome(host, port, ca_cert, client_cert, client_key, timeout, path="/version"):
+    """Connects with a client certificate, the server's own certificate
+    checked against ca_cert, and sends one HTTP request: any HTTP answer
+    means the certificate was taken. A server that refuses it says so with
+    an alert during the handshake. TLS 1.2 at most: with TLS 1.3 the server
+    judges the client's certificate after the client has finished and sent
+    its request, and closing on that unread request can turn the alert into
+    a bare reset, which says nothing."""
+    context = ssl.create_default_context(cafile=ca_cert)
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(client_cert, client_key)
+    except (OSError, ssl.SSLError) as exc:
+        return ERROR, "could not load the client certificate %s: %s" % (client_cert, exc)
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as raw:
+            with context.wrap_socket(raw, server_hostname=host) as conn:
+                conn.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % (path, host)).encode())
+                first = conn.recv(64)
+    except ssl.SSLCertVerificationError as exc:
+        return ERROR, "the server's certificate did not verify against %s: %s" % (ca_cert, exc.verify_message)
+    except ssl.SSLError as exc:
+        return classify_tls_alert(str(exc)), str(exc)
+    except (OSError, socket.timeout) as exc:
+        return ERROR, "could not reach %s:%d: %s" % (host, port, exc)
+    if first.startswith(b"HTTP/"):
+        return ACCEPTED, first.split(b"\r\n", 1)[0].decode("ascii", "replace")
+    return ERROR, "the connection closed without an answer or an alert"

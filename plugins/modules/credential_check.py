@@ -32,6 +32,11 @@ description:
     refused; C(AccessDenied) means the identity was accepted but may not list.
   - O(kind=dns_update) sends an RFC 2136 update signed with the TSIG key
     that has only a prerequisite (the zone exists) and no change.
+  - O(kind=tls_client) connects with a client certificate (for example an
+    etcd member's, on its client or peer port) and sends one HTTP request.
+    The server's own certificate must check out against O(ca_cert). An alert
+    about the client's certificate (unknown CA, bad certificate) means
+    refused; any HTTP answer means accepted. O(password) is not used.
 author: Fulexo SRE (@fulexo-sre)
 extends_documentation_fragment:
   - fulexo.dr.attributes.read_only
@@ -40,7 +45,7 @@ options:
     description: What to ask.
     type: str
     required: true
-    choices: [postgres_verifier, postgres_login, redis, http, s3, dns_update]
+    choices: [postgres_verifier, postgres_login, redis, http, s3, dns_update, tls_client]
   user:
     description:
       - The role (postgres kinds), ACL user (redis; empty for the default
@@ -48,11 +53,12 @@ options:
     type: str
     default: ""
   password:
-    description: The secret to check (password, secret key, TSIG secret).
+    description:
+      - The secret to check (password, secret key, TSIG secret).
+      - Required for every kind but O(kind=tls_client).
     type: str
-    required: true
   host:
-    description: Address of the server (postgres_login, redis, dns_update).
+    description: Address of the server (postgres_login, redis, dns_update, tls_client).
     type: str
     default: 127.0.0.1
   port:
@@ -106,6 +112,15 @@ options:
     description: The nsupdate binary (dns_update).
     type: path
     default: nsupdate
+  client_cert:
+    description: PEM file of the client certificate to check (tls_client).
+    type: path
+  client_key:
+    description: PEM file of its private key (tls_client).
+    type: path
+  ca_cert:
+    description: PEM file of the CA(s) the server's certificate must check out against (tls_client).
+    type: path
   timeout:
     description: Seconds to wait for the service.
     type: int
@@ -123,6 +138,16 @@ notes:
 """
 
 EXAMPLES = r"""
+- name: A member certificate from the replaced etcd CA is refused
+  fulexo.dr.credential_check:
+    kind: tls_client
+    host: 10.0.0.11
+    port: 2379
+    ca_cert: /etc/etcd/pki/ca.crt
+    client_cert: /etc/etcd/pki/retired/member.crt
+    client_key: /etc/etcd/pki/retired/member.key
+    expect: refused
+
 - name: The old application password is refused
   fulexo.dr.credential_check:
     kind: postgres_verifier
@@ -177,9 +202,10 @@ from ansible_collections.fulexo.dr.plugins.module_utils._credentials import (
     nsupdate_script,
     redis_command,
     scram_verifier_matches,
+    tls_client_outcome,
 )
 
-_DEFAULT_PORTS = {"postgres_login": 5432, "redis": 6379, "dns_update": 53}
+_DEFAULT_PORTS = {"postgres_login": 5432, "redis": 6379, "dns_update": 53, "tls_client": 2379}
 
 
 def check_postgres_verifier(module, params):
@@ -263,6 +289,11 @@ def check_dns_update(module, params):
     return classify_nsupdate(rc, output), (output.splitlines() or ["update accepted"])[-1]
 
 
+def check_tls_client(module, params):
+    return tls_client_outcome(params["host"], params["port"], params["ca_cert"], params["client_cert"],
+                              params["client_key"], params["timeout"])
+
+
 CHECKS = {
     "postgres_verifier": check_postgres_verifier,
     "postgres_login": check_postgres_login,
@@ -270,6 +301,7 @@ CHECKS = {
     "http": check_http,
     "s3": check_s3,
     "dns_update": check_dns_update,
+    "tls_client": check_tls_client,
 }
 
 
@@ -278,7 +310,7 @@ def main():
         argument_spec=dict(
             kind=dict(type="str", required=True, choices=sorted(CHECKS)),
             user=dict(type="str", default=""),
-            password=dict(type="str", required=True, no_log=True),
+            password=dict(type="str", no_log=True),
             host=dict(type="str", default="127.0.0.1"),
             port=dict(type="int"),
             database=dict(type="str", default="postgres"),
@@ -294,6 +326,9 @@ def main():
             key_name=dict(type="str", no_log=False),
             key_algorithm=dict(type="str", default="hmac-sha256"),
             nsupdate_path=dict(type="path", default="nsupdate"),
+            client_cert=dict(type="path"),
+            client_key=dict(type="path", no_log=False),
+            ca_cert=dict(type="path"),
             timeout=dict(type="int", default=5),
             expect=dict(type="str", default="any", choices=["accepted", "refused", "any"]),
         ),
@@ -301,8 +336,13 @@ def main():
             ("kind", "http", ["url"]),
             ("kind", "s3", ["url"]),
             ("kind", "dns_update", ["zone", "key_name"]),
-            ("kind", "postgres_verifier", ["user"]),
-            ("kind", "postgres_login", ["user"]),
+            ("kind", "postgres_verifier", ["user", "password"]),
+            ("kind", "postgres_login", ["user", "password"]),
+            ("kind", "redis", ["password"]),
+            ("kind", "http", ["password"]),
+            ("kind", "s3", ["password"]),
+            ("kind", "dns_update", ["password"]),
+            ("kind", "tls_client", ["client_cert", "client_key", "ca_cert"]),
         ],
         supports_check_mode=True,
     )
@@ -313,7 +353,8 @@ def main():
     result = dict(changed=False, outcome=outcome, detail=detail)
     expect = params["expect"]
     if expect != "any" and outcome != expect:
-        what = "%s credential for %s" % (params["kind"], params["user"] or "the default user")
+        what = "%s credential for %s" % (params["kind"], params["client_cert"] if params["kind"] == "tls_client"
+                                          else params["user"] or "the default user")
         if outcome == ERROR:
             module.fail_json(msg="could not tell whether the %s is %s: %s" % (what, expect, detail), **result)
         module.fail_json(msg="the %s was %s, expected %s: %s" % (what, outcome, expect, detail), **result)
