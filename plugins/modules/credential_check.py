@@ -353,8 +353,8 @@ def main():
     result = dict(changed=False, outcome=outcome, detail=detail)
     expect = params["expect"]
     if expect != "any" and outcome != expect:
-        what = "%s credential for %s" % (params["kind"], params["client_cert"] if params["kind"] == "tls_client"
-                                          else params["user"] or "the default user")
+        subject = params["client_cert"] if params["kind"] == "tls_client" else params["user"] or "the default user"
+        what = "%s credential for %s" % (params["kind"], subject)
         if outcome == ERROR:
             module.fail_json(msg="could not tell whether the %s is %s: %s" % (what, expect, detail), **result)
         module.fail_json(msg="the %s was %s, expected %s: %s" % (what, outcome, expect, detail), **result)
