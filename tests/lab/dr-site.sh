@@ -64,7 +64,7 @@ if ! docker exec -i "$prefix-dr-pg1" nft -f - <<EOF
 table inet dr_site_test {
   chain output {
     type filter hook output priority 0;
-    ip daddr $lb tcp dport 5000 reject with tcp reset
+    ip daddr $lb tcp dport { 5000, 5002 } reject with tcp reset
   }
 }
 EOF
