@@ -7,8 +7,10 @@
 # and reading orders while the real run blocks a suspected address, seals the
 # evidence and rotates every credential. After it:
 #   - every old credential is refused and every new one works, asked by this
-#     script directly (psql, redis-cli, mc, curl, nsupdate), not through the
-#     collection's module;
+#     script directly (psql, redis-cli, mc, curl, nsupdate, a TLS client with
+#     etcd member certificates), not through the collection's module;
+#   - both etcd clusters have a new CA, the member certificates from before
+#     are refused on the client and peer ports, and Patroni kept its leader;
 #   - the sessions opened before are gone;
 #   - the estate still works with the new ones: the Patroni cluster and the
 #     DR site stream, a new WAL segment is archived and reaches the offsite
@@ -24,8 +26,15 @@ source "$(dirname "$0")/dr-lib.sh"
 results=${1:?usage: breach.sh RESULTS_DIR}
 python="$repo/.venv/bin/python"
 secrets_dir="${FULEXO_CACHE:-/var/cache/fulexo-dr}/secrets"
-trap 'rm -rf "$work"; docker exec "$prefix-pg2" pkill -f breach-test-session >/dev/null 2>&1;
-  docker exec "$prefix-redis2" pkill -f breach-test-session >/dev/null 2>&1' EXIT
+# shellcheck disable=SC2317  # run by the EXIT trap
+cleanup() {
+  rm -rf "$work"
+  docker exec "$prefix-pg2" pkill -f breach-test-session >/dev/null 2>&1
+  docker exec "$prefix-redis2" pkill -f breach-test-session >/dev/null 2>&1
+  local member
+  for member in pg1 pg2 pg3 dr-pg1; do docker exec "$prefix-$member" rm -rf /root/breach-test-etcd >/dev/null 2>&1; done
+}
+trap cleanup EXIT
 playbook=(.venv/bin/ansible-playbook -i "$inventory" playbooks/incident_breach.yml -e "dr_results_dir=$results")
 blocked=203.0.113.77   # TEST-NET-3: blocked, never sent to
 secret() { cat "$1/$2"; }
@@ -84,6 +93,15 @@ else
   say FAIL "could not open the sessions to revoke (PostgreSQL $(pg_sessions), Redis $(redis_sessions))"
 fi
 
+# Each etcd cluster's member certificates and CA as they are (a copy in the
+# container, as an intruder would have taken it).
+etcd_members=(pg1 pg2 pg3 dr-pg1)
+for member in "${etcd_members[@]}"; do
+  docker exec "$prefix-$member" sh -c 'rm -rf /root/breach-test-etcd && mkdir -m 0700 /root/breach-test-etcd &&
+    cp /etc/etcd/pki/member.crt /etc/etcd/pki/member.key /etc/etcd/pki/ca.crt /root/breach-test-etcd/'
+done
+leader_before=$(leader)
+
 # --- The real run, under the users' load, at -vvv for the secrets search.
 docker cp lab/app/load.py "$prefix-web1:/root/load.py" >/dev/null
 docker exec "$prefix-web1" python3 /root/load.py http://127.0.0.1:80 240 --threads 2 --write-every 0.5 >"$work/load.json" 2>&1 &
@@ -103,14 +121,17 @@ detected = datetime.datetime.fromisoformat(sys.argv[2])
 due = datetime.datetime.fromisoformat(r["gdpr"]["notification_due_at"].replace("Z", "+00:00"))
 checks = r.get("verification", [])
 bad = [c["summary"] for c in checks if not c["ok"]]
-print("status %s; %d checks (%d credentials), %s; not checkable: %s; GDPR notice due %s (%s h after detection, %s h left);"
-      " sessions revoked: PostgreSQL %s, Redis %s; timeline: %s" % (
-          r["status"], len(checks), len({c["credential"] for c in checks}), "all old refused, all new accepted" if not bad
+secrets = {c["credential"] for c in checks if c["kind"] != "tls_client"}
+etcd = [c for c in checks if c["kind"] == "tls_client"]
+print("status %s; %d checks (%d credentials, %d etcd member certificate ports on %d members), %s; not checkable: %s;"
+      " GDPR notice due %s (%s h after detection, %s h left); sessions revoked: PostgreSQL %s, Redis %s; timeline: %s" % (
+          r["status"], len(checks), len(secrets), len(etcd), len({c["host"] for c in etcd}),
+          "all old refused, all new accepted" if not bad
           else "FAILED: " + "; ".join(bad), ", ".join(r.get("not_checked", [])) or "none", r["gdpr"]["notification_due_at"],
           (due - detected).total_seconds() / 3600, r["gdpr"]["hours_left"], r["sessions_revoked"]["postgres"],
           r["sessions_revoked"]["redis"], ", ".join("%s %s" % (t["step"], t["at"][11:19]) for t in r["timeline"])))
 sys.exit(0 if r["status"] == "done" and checks and not bad and (due - detected).total_seconds() == 72 * 3600
-         and len(r.get("rotated", [])) >= len({c["credential"] for c in checks}) else 1)
+         and len(r.get("rotated", [])) >= len(secrets) and len(etcd) == 8 else 1)
 EOF
 then
   say ok "incident_breach.yml rotated every credential in ${took} s: $(cat "$work/verdict")"
@@ -176,8 +197,67 @@ tsig() {
   docker exec "$prefix-dns1" rm -f /tmp/breach-test.key
 }
 expect "DNS update key (TSIG)" "$(tsig "$(secret "$work/old" dns_tsig_secret)")" "$(tsig "$(secret "$secrets_dir" dns_tsig_secret)")"
-if [[ ${#verdicts[@]} -eq 7 ]]; then
+# etcd: a TLS client (Python's ssl, in the member's container) with the old
+# and with the current member certificate, to the member's client and peer
+# port; the server's certificate checked against the CA the member now uses.
+tls_ask() {  # tls_ask MEMBER PORT CERT_DIR: accepted / refused / error: ...
+  docker exec -i "$prefix-$1" python3 - "$(address "$1")" "$2" "$3" <<'EOF'
+import socket, ssl, sys
+host, port, certs = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+context = ssl.create_default_context(cafile="/etc/etcd/pki/ca.crt")
+context.load_cert_chain(certs + "/member.crt", certs + "/member.key")
+# TLS 1.2: the server refuses a certificate inside the handshake (with 1.3 the
+# alert can be lost to a reset when the server closes on the unread request).
+context.maximum_version = ssl.TLSVersion.TLSv1_2
+try:
+    with context.wrap_socket(socket.create_connection((host, port), timeout=5), server_hostname=host) as conn:
+        conn.sendall(b"GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        print("accepted" if conn.recv(16).startswith(b"HTTP/") else "error: no answer")
+except ssl.SSLCertVerificationError as exc:
+    print("error: server certificate: %s" % exc.verify_message)
+except ssl.SSLError as exc:
+    print("refused" if "alert" in str(exc).lower() else "error: %s" % exc)
+except OSError as exc:
+    print("error: %s" % exc)
+EOF
+}
+for member in "${etcd_members[@]}"; do
+  for port in 2379 2380; do
+    expect "etcd $member:$port member certificate" "$(tls_ask "$member" "$port" /root/breach-test-etcd)" \
+      "$(tls_ask "$member" "$port" /etc/etcd/pki)"
+  done
+done
+if [[ ${#verdicts[@]} -eq $((7 + 2 * ${#etcd_members[@]})) ]]; then
   say ok "asked directly, each old credential refused and each new one accepted: $(printf '%s; ' "${verdicts[@]}")"
+fi
+ca_names() {  # ca_names MEMBER: key ids of the CA it trusted before, of the one now, of its certificate's issuer; retired/ kept or removed
+  docker exec "$prefix-$1" python3 -c '
+import os
+from cryptography import x509
+# The last certificate of a file (a trust file may hold two); Debian 12'"'"'s
+# cryptography has no load_pem_x509_certificates.
+last = lambda p: b"-----BEGIN CERTIFICATE-----" + open(p, "rb").read().split(b"-----BEGIN CERTIFICATE-----")[-1]
+name = lambda p: x509.load_pem_x509_certificate(last(p)).extensions.get_extension_for_class(
+    x509.SubjectKeyIdentifier).value.digest.hex()[:16]
+issuer = x509.load_pem_x509_certificate(open("/etc/etcd/pki/member.crt", "rb").read()).extensions.get_extension_for_class(
+    x509.AuthorityKeyIdentifier).value.key_identifier.hex()[:16]
+print("%s|%s|%s|%s" % (name("/root/breach-test-etcd/ca.crt"), name("/etc/etcd/pki/ca.crt"), issuer,
+      "kept" if os.path.exists("/etc/etcd/pki/retired") else "removed"))'
+}
+etcd_bad=() etcd_shown=()
+for member in "${etcd_members[@]}"; do
+  IFS='|' read -r ca_then ca_now issuer retired < <(ca_names "$member")
+  if [[ -n $ca_now && $ca_now != "$ca_then" && $issuer == "$ca_now" && $retired == removed ]]; then
+    etcd_shown+=("$member: CA $ca_then -> $ca_now")
+  else
+    etcd_bad+=("$member: CA key id before '$ca_then', now '$ca_now', certificate's issuer '$issuer', replaced pair $retired")
+  fi
+done
+leader_after=$(leader)
+if [[ ${#etcd_bad[@]} -eq 0 && -n $leader_before && $leader_after == "$leader_before" ]]; then
+  say ok "etcd: every member's certificate from a new CA, the replaced pairs removed once shown refused ($(printf '%s; ' "${etcd_shown[@]}")); Patroni's leader $leader_before kept through the rolling restarts"
+else
+  say FAIL "etcd: $(printf '%s; ' "${etcd_bad[@]}") Patroni leader before '$leader_before', after '$leader_after'"
 fi
 
 # --- The sessions opened before are gone.
