@@ -36,9 +36,9 @@ class _Flaky(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_a_run_counts_5xx_answers_as_failures(tmp_path):
-    _Flaky.answers = [200, 503, 502, 200]
-    server = http.server.HTTPServer(("127.0.0.1", 0), _Flaky)
+def _probe_against(handler, tmp_path):
+    """Runs the probe for 0.3 s against a local server with this handler; its summary."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         out = tmp_path / "summary.json"
@@ -46,7 +46,12 @@ def test_a_run_counts_5xx_answers_as_failures(tmp_path):
         assert probe.main(["probe", "--url", url, "--rate", "50", "--duration", "0.3", "--output", str(out)]) == 0
     finally:
         server.shutdown()
-    summary = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+def test_a_run_counts_5xx_answers_as_failures(tmp_path):
+    _Flaky.answers = [200, 503, 502, 200]
+    summary = _probe_against(_Flaky, tmp_path)
     assert summary["failed"] == 2 and [f[1] for f in summary["failures"]] == [503, 502]
     assert summary["requests"] >= 4 and summary["longest_failure_seconds"] > 0
 
@@ -83,13 +88,5 @@ class _CutShort(http.server.BaseHTTPRequestHandler):
 
 
 def test_an_answer_cut_short_is_a_failure_and_the_probe_keeps_going(tmp_path):
-    server = http.server.HTTPServer(("127.0.0.1", 0), _CutShort)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        out = tmp_path / "summary.json"
-        url = "http://127.0.0.1:%d/health" % server.server_port
-        assert probe.main(["probe", "--url", url, "--rate", "50", "--duration", "0.3", "--output", str(out)]) == 0
-    finally:
-        server.shutdown()
-    summary = json.loads(out.read_text())
+    summary = _probe_against(_CutShort, tmp_path)
     assert summary["requests"] >= 2 and summary["failed"] == summary["requests"]
